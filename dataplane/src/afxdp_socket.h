@@ -1,0 +1,31 @@
+#ifndef BANANA_AFXDP_SOCKET_H
+#define BANANA_AFXDP_SOCKET_H
+/* One AF_XDP socket bound to (ifindex, queue) with its four rings. The first socket of a
+ * frame pool registers the pool's memory as UMEM; later sockets share it through
+ * XDP_SHARED_UMEM, so a frame received on one port can be sent on another without a copy. */
+#include "bn.h"
+#include "xsk_ring.h"
+
+struct bn_xsk_config {
+	int ifindex;
+	uint32_t queue;
+	uint32_t ring_size;         /* power of two, used for all four rings */
+	void *umem_area;
+	uint64_t umem_len;
+	uint32_t frame_size;
+	int share_fd;               /* -1: register the UMEM on this socket */
+	int zero_copy;              /* 1 required, 0 copy mode, -1 try zero-copy then copy */
+};
+
+struct bn_xsk {
+	int fd;
+	int zero_copy;              /* mode the kernel accepted */
+	struct bn_xring rx, tx, fill, comp;
+};
+
+int bn_xsk__open(struct bn_xsk *xsk, const struct bn_xsk_config *cfg, struct bn_error *e);
+void bn_xsk__close(struct bn_xsk *xsk);
+/* Unmaps the rings; call after close once their contents have been collected. */
+void bn_xsk__unmap(struct bn_xsk *xsk);
+
+#endif

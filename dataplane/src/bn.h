@@ -1,0 +1,32 @@
+#ifndef BANANA_BN_H
+#define BANANA_BN_H
+/* Limits and shared small types of the dataplane. */
+#include <stdint.h>
+#include <stddef.h>
+
+#define BN_BURST 32            /* frames moved per ring operation */
+#define BN_MAX_WORKERS 16
+#define BN_MAX_PORTS 64        /* logical switch ports per engine */
+#define BN_MAX_QUEUES 64       /* queues per port (matches the XSKMAP size) */
+#define BN_MAX_WORKER_QUEUES 128
+#define BN_CACHELINE 64
+
+#define BN_ALIGNED __attribute__((aligned(BN_CACHELINE)))
+#define BN_UNUSED __attribute__((unused))
+#define bn_likely(x) __builtin_expect(!!(x), 1)
+#define bn_unlikely(x) __builtin_expect(!!(x), 0)
+
+/* Errors cross from C to JS as this struct: errno plus the step that failed and a message
+ * naming what the user has to fix. Every fallible setup function fills one. */
+struct bn_error {
+	int err;             /* positive errno */
+	char step[48];       /* e.g. "bind", "xdp_attach", "umem_register" */
+	char msg[256];
+};
+
+int bn_fail(struct bn_error *e, int err, const char *step, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+uint64_t bn_now_ns(void);
+
+#endif

@@ -1,0 +1,491 @@
+#include "engine.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "netns.h"
+
+#define BN_ACK_TIMEOUT_NS (2ULL * 1000 * 1000 * 1000)
+#define BN_PAUSE_TIMEOUT_NS (2ULL * 1000 * 1000 * 1000)
+
+/* ---- tables ------------------------------------------------------------------ */
+
+static struct bn_wtable *build_table(struct bn_engine *eng, uint32_t w, uint64_t epoch)
+{
+	struct bn_wtable *t = calloc(1, sizeof(*t));
+	if (!t)
+		return NULL;
+	t->epoch = epoch;
+	for (uint32_t s = 0; s < BN_MAX_PORTS; s++) {
+		struct bn_egress *eg = &t->egress[s];
+		eg->via_worker = -1;
+		struct bn_port *p = eng->ports[s];
+		if (!p)
+			continue;
+		eg->port_id = p->id;
+		t->ports[t->n_ports++] = (uint8_t)s;
+		for (uint32_t i = 0; i < p->n_queues; i++) {
+			struct bn_queue *q = p->queues[i];
+			if (q->worker == w) {
+				if (t->n_queues < BN_MAX_WORKER_QUEUES)
+					t->queues[t->n_queues++] = q;
+				if (!eg->local)
+					eg->local = q;
+			}
+		}
+		if (!eg->local && p->n_queues)
+			eg->via_worker = p->queues[0]->worker;
+	}
+	return t;
+}
+
+/* Publishes a fresh table to every worker and frees the old ones once no worker can
+ * still be reading them. */
+static int publish(struct bn_engine *eng, struct bn_error *e)
+{
+	uint32_t n = eng->cfg.n_workers;
+	struct bn_wtable *fresh[BN_MAX_WORKERS], *old[BN_MAX_WORKERS];
+	uint64_t epoch = ++eng->epoch;
+	for (uint32_t w = 0; w < n; w++) {
+		fresh[w] = build_table(eng, w, epoch);
+		if (!fresh[w]) {
+			while (w--)
+				free(fresh[w]);
+			return bn_fail(e, ENOMEM, "publish", "out of memory for forwarding tables");
+		}
+	}
+	for (uint32_t w = 0; w < n; w++) {
+		old[w] = eng->workers[w].table;
+		__atomic_store_n(&eng->workers[w].table, fresh[w], __ATOMIC_RELEASE);
+	}
+	if (eng->running) {
+		uint64_t deadline = bn_now_ns() + BN_ACK_TIMEOUT_NS;
+		const struct timespec nap = {0, 20 * 1000};
+		for (uint32_t w = 0; w < n; w++) {
+			while (__atomic_load_n(&eng->workers[w].ack_epoch, __ATOMIC_ACQUIRE) < epoch) {
+				if (bn_now_ns() > deadline) {
+					/* Leaking the old tables is the only safe choice: a worker may still use them. */
+					return bn_fail(e, ETIMEDOUT, "publish",
+						       "worker %u did not adopt the new configuration within 2 s", w);
+				}
+				nanosleep(&nap, NULL);
+			}
+		}
+	}
+	for (uint32_t w = 0; w < n; w++)
+		free(old[w]);
+	return 0;
+}
+
+/* ---- lifecycle ----------------------------------------------------------------- */
+
+int bn_engine__create(struct bn_engine **out, const struct bn_engine_config *cfg, struct bn_error *e)
+{
+	int rc;
+	if (cfg->n_workers == 0 || cfg->n_workers > BN_MAX_WORKERS)
+		return bn_fail(e, EINVAL, "create", "workers must be 1-%d, got %u", BN_MAX_WORKERS, cfg->n_workers);
+	struct bn_engine *eng = calloc(1, sizeof(*eng));
+	if (!eng)
+		return bn_fail(e, ENOMEM, "create", "out of memory");
+	eng->cfg = *cfg;
+	eng->event_fd = eventfd(0, EFD_CLOEXEC);
+	if (eng->event_fd < 0) {
+		rc = bn_fail(e, errno, "create", "eventfd: %s", strerror(errno));
+		goto err_free;
+	}
+	if (bn_fdb__init(&eng->fdb, cfg->fdb_size, cfg->fdb_ageing_ns) < 0) {
+		rc = bn_fail(e, ENOMEM, "create", "out of memory for the MAC table");
+		goto err_close_eventfd;
+	}
+	uint32_t n = cfg->n_workers;
+	eng->handoff = calloc((size_t)n * n, sizeof(*eng->handoff));
+	if (!eng->handoff) {
+		rc = bn_fail(e, ENOMEM, "create", "out of memory");
+		goto err_fdb;
+	}
+	for (uint32_t i = 0; n > 1 && i < n * n; i++)
+		if (i / n != i % n &&
+		    bn_spsc__init(&eng->handoff[i], cfg->handoff_slots, sizeof(struct bn_handoff_slot) + cfg->frame_size) < 0) {
+			rc = bn_fail(e, ENOMEM, "create", "out of memory for worker handoff rings");
+			goto err_handoff;
+		}
+	eng->workers = aligned_alloc(BN_CACHELINE, sizeof(*eng->workers) * n);
+	if (!eng->workers) {
+		rc = bn_fail(e, ENOMEM, "create", "out of memory");
+		goto err_handoff;
+	}
+	memset(eng->workers, 0, sizeof(*eng->workers) * n);
+	uint32_t w;
+	for (w = 0; w < n; w++) {
+		struct bn_worker *wk = &eng->workers[w];
+		wk->engine = eng;
+		wk->index = w;
+		wk->cpu = cfg->cpus[w];
+		wk->counters = cfg->worker_counters + (size_t)w * BN_WORKER_ROW;
+		if ((rc = bn_pool__init(&wk->pool, cfg->frames_per_worker, cfg->frame_size, e)) < 0)
+			goto err_workers;
+		if (bn_spsc__init(&wk->events, 256, sizeof(struct bn_event)) < 0) {
+			bn_pool__destroy(&wk->pool);
+			rc = bn_fail(e, ENOMEM, "create", "out of memory");
+			goto err_workers;
+		}
+	}
+	if ((rc = publish(eng, e)) < 0)
+		goto err_workers;
+	*out = eng;
+	return 0;
+
+err_workers:
+	while (w--) {
+		bn_spsc__free(&eng->workers[w].events);
+		bn_pool__destroy(&eng->workers[w].pool);
+	}
+	free(eng->workers);
+err_handoff:
+	for (uint32_t i = 0; i < n * n; i++)
+		bn_spsc__free(&eng->handoff[i]);
+	free(eng->handoff);
+err_fdb:
+	bn_fdb__destroy(&eng->fdb);
+err_close_eventfd:
+	close(eng->event_fd);
+err_free:
+	free(eng);
+	return rc;
+}
+
+int bn_engine__start(struct bn_engine *eng, struct bn_error *e)
+{
+	if (eng->running)
+		return 0;
+	for (uint32_t w = 0; w < eng->cfg.n_workers; w++) {
+		struct bn_worker *wk = &eng->workers[w];
+		wk->stop = 0;
+		pthread_attr_t attr;
+		pthread_attr_init(&attr);
+		if (wk->cpu >= 0) {
+			cpu_set_t set;
+			CPU_ZERO(&set);
+			CPU_SET(wk->cpu, &set);
+			pthread_attr_setaffinity_np(&attr, sizeof(set), &set);
+		}
+		int rc = pthread_create(&wk->thread, &attr, bn_worker__run, wk);
+		pthread_attr_destroy(&attr);
+		if (rc != 0) {
+			eng->running = 1;
+			bn_engine__stop(eng);
+			return bn_fail(e, rc, "start", "cannot start worker %u%s: %s", w,
+				       wk->cpu >= 0 ? " (pinned)" : "", strerror(rc));
+		}
+		wk->started = 1;
+	}
+	eng->running = 1;
+	return 0;
+}
+
+void bn_engine__stop(struct bn_engine *eng)
+{
+	if (!eng->running)
+		return;
+	for (uint32_t w = 0; w < eng->cfg.n_workers; w++)
+		__atomic_store_n(&eng->workers[w].stop, 1, __ATOMIC_RELEASE);
+	for (uint32_t w = 0; w < eng->cfg.n_workers; w++) {
+		struct bn_worker *wk = &eng->workers[w];
+		if (wk->started)
+			pthread_join(wk->thread, NULL);
+		wk->started = 0;
+		/* A stopped worker will not read its return ring; take the frames now. */
+		bn_pool__take_returned(&wk->pool);
+	}
+	eng->running = 0;
+}
+
+static void close_port(struct bn_engine *eng, struct bn_port *p)
+{
+	for (uint32_t i = p->n_queues; i-- > 0;) {
+		bn_afxdp_queue__close(p, p->queues[i]);
+		free(p->queues[i]);
+	}
+	bn_afxdp_port__detach(p);
+	if (!eng->running)
+		for (uint32_t w = 0; w < eng->cfg.n_workers; w++)
+			bn_pool__take_returned(&eng->workers[w].pool);
+}
+
+void bn_engine__destroy(struct bn_engine *eng)
+{
+	if (!eng)
+		return;
+	bn_engine__stop(eng);
+	for (uint32_t s = 0; s < BN_MAX_PORTS; s++) {
+		if (!eng->ports[s])
+			continue;
+		struct bn_port *p = eng->ports[s];
+		eng->ports[s] = NULL;
+		close_port(eng, p);
+		free(p);
+	}
+	uint32_t n = eng->cfg.n_workers;
+	for (uint32_t w = 0; w < n; w++) {
+		free(eng->workers[w].table);
+		bn_spsc__free(&eng->workers[w].events);
+		bn_pool__destroy(&eng->workers[w].pool);
+	}
+	free(eng->workers);
+	for (uint32_t i = 0; i < n * n; i++)
+		bn_spsc__free(&eng->handoff[i]);
+	free(eng->handoff);
+	bn_fdb__destroy(&eng->fdb);
+	close(eng->event_fd);
+	free(eng);
+}
+
+/* ---- ports ----------------------------------------------------------------------- */
+
+static int share_fd_for(struct bn_engine *eng, uint32_t worker, const struct bn_port *also)
+{
+	for (uint32_t s = 0; s < BN_MAX_PORTS; s++) {
+		const struct bn_port *p = eng->ports[s] ? eng->ports[s] : NULL;
+		for (uint32_t i = 0; p && i < p->n_queues; i++)
+			if (p->queues[i]->worker == worker && !p->queues[i]->failed)
+				return p->queues[i]->xsk.fd;
+	}
+	for (uint32_t i = 0; i < also->n_queues; i++)
+		if (also->queues[i]->worker == worker)
+			return also->queues[i]->xsk.fd;
+	return -1;
+}
+
+static int find_duplicate(const struct bn_engine *eng, const struct bn_port *np)
+{
+	for (uint32_t s = 0; s < BN_MAX_PORTS; s++) {
+		const struct bn_port *p = eng->ports[s];
+		if (p && p->ifindex == np->ifindex && p->netns_ino == np->netns_ino)
+			return (int)s;
+	}
+	return -1;
+}
+
+int bn_engine__add_port(struct bn_engine *eng, const struct bn_port_config *cfg, struct bn_port_info *info,
+			struct bn_error *e)
+{
+	int rc;
+	uint32_t slot;
+	for (slot = 0; slot < BN_MAX_PORTS && eng->ports[slot]; slot++)
+		;
+	if (slot == BN_MAX_PORTS)
+		return bn_fail(e, ENOSPC, "add_port", "the engine already has %d ports", BN_MAX_PORTS);
+	if (cfg->ring_size < 64 || (cfg->ring_size & (cfg->ring_size - 1)))
+		return bn_fail(e, EINVAL, "add_port", "ringSize must be a power of two >= 64, got %u", cfg->ring_size);
+	struct bn_port *p = calloc(1, sizeof(*p));
+	if (!p)
+		return bn_fail(e, ENOMEM, "add_port", "out of memory");
+	p->cfg = *cfg;
+	uint32_t gen = ++eng->generation[slot] & 0xffffff;
+	if (gen == 0)
+		gen = ++eng->generation[slot] & 0xffffff;
+	p->id = slot | gen << 8;
+
+	struct bn_netns_guard ns;
+	if ((rc = bn_netns__enter(&ns, cfg->netns, e)) < 0)
+		goto err_free;
+	if ((rc = bn_afxdp_port__resolve(p, e)) < 0)
+		goto err_leave;
+	if (find_duplicate(eng, p) >= 0) {
+		rc = bn_fail(e, EEXIST, "add_port", "%s is already a port of this engine", cfg->ifname);
+		goto err_leave;
+	}
+	if ((rc = bn_afxdp_port__attach(p, eng->cfg.bpf_obj_path, e)) < 0)
+		goto err_leave;
+	for (uint32_t i = 0; i < BN_MAX_WORKERS && i < eng->cfg.n_workers; i++)
+		memset(bn_engine__port_row(&eng->cfg, slot, i), 0, BN_PORT_ROW * sizeof(uint64_t));
+	for (uint32_t i = 0; i < p->cfg.n_queues; i++) {
+		struct bn_queue *q = aligned_alloc(BN_CACHELINE, sizeof(*q));
+		if (!q) {
+			rc = bn_fail(e, ENOMEM, "add_port", "out of memory");
+			goto err_queues;
+		}
+		memset(q, 0, sizeof(*q));
+		uint32_t w = (eng->next_worker + i) % eng->cfg.n_workers;
+		q->worker = (uint16_t)w;
+		q->pool = &eng->workers[w].pool;
+		q->port = p->id;
+		q->counters = bn_engine__port_row(&eng->cfg, slot, w);
+		int share = share_fd_for(eng, w, p);
+		if ((rc = bn_afxdp_queue__open(p, q, p->cfg.first_queue + i, share, e)) < 0) {
+			free(q);
+			goto err_queues;
+		}
+		if (i == 0)
+			p->zero_copy = q->xsk.zero_copy;
+		p->queues[p->n_queues++] = q;
+	}
+	bn_netns__leave(&ns);
+	eng->next_worker = (eng->next_worker + p->n_queues) % eng->cfg.n_workers;
+	eng->ports[slot] = p;
+	if ((rc = publish(eng, e)) < 0) {
+		eng->ports[slot] = NULL;
+		close_port(eng, p);
+		free(p);
+		return rc;
+	}
+	info->id = p->id;
+	info->ifindex = p->ifindex;
+	info->mode = p->prog.mode;
+	info->zero_copy = p->zero_copy;
+	info->n_queues = p->n_queues;
+	for (uint32_t i = 0; i < p->n_queues; i++) {
+		info->queue_ids[i] = p->queues[i]->queue_id;
+		info->workers[i] = p->queues[i]->worker;
+	}
+	return 0;
+
+err_queues:
+	/* Queues never published: their fill rings are empty and they own no frames. */
+	for (uint32_t i = p->n_queues; i-- > 0;) {
+		bn_xdp_prog__clear_socket(&p->prog, p->queues[i]->queue_id);
+		bn_xsk__close(&p->queues[i]->xsk);
+		bn_xsk__unmap(&p->queues[i]->xsk);
+		free(p->queues[i]);
+	}
+	bn_afxdp_port__detach(p);
+err_leave:
+	bn_netns__leave(&ns);
+err_free:
+	free(p);
+	return rc;
+}
+
+static struct bn_port *port_by_id(struct bn_engine *eng, uint32_t id)
+{
+	struct bn_port *p = eng->ports[id & 0xff & (BN_MAX_PORTS - 1)];
+	return p && p->id == id ? p : NULL;
+}
+
+int bn_engine__remove_port(struct bn_engine *eng, uint32_t port_id, struct bn_error *e)
+{
+	struct bn_port *p = port_by_id(eng, port_id);
+	if (!p)
+		return bn_fail(e, ENOENT, "remove_port", "no port with id %u (already removed?)", port_id);
+	eng->ports[port_id & 0xff] = NULL;
+	int rc = publish(eng, e);
+	if (rc < 0) {
+		eng->ports[port_id & 0xff] = p;
+		return rc;
+	}
+	/* No worker can reach the port any more: its queues belong to this thread now. */
+	struct bn_netns_guard ns;
+	int in_ns = bn_netns__enter(&ns, p->cfg.netns, e) == 0;
+	close_port(eng, p);
+	if (in_ns)
+		bn_netns__leave(&ns);
+	bn_fdb__flush(&eng->fdb, port_id & 0xff);
+	free(p);
+	return 0;
+}
+
+/* ---- observation ------------------------------------------------------------------ */
+
+struct audit_ctx {
+	const struct bn_pool *pool;
+	uint8_t *seen;
+	struct bn_frame_audit *a;
+};
+
+static void audit_visit(void *arg, uint64_t addr, int where)
+{
+	struct audit_ctx *c = arg;
+	if (addr >= c->pool->area_len) {
+		c->a->foreign++;
+		return;
+	}
+	uint32_t idx = bn_pool__index(c->pool, addr);
+	if (c->seen[idx]++)
+		c->a->duplicated++;
+	c->a->placed[where]++;
+}
+
+static int pause_workers(struct bn_engine *eng, int on, struct bn_error *e)
+{
+	if (!eng->running)
+		return 0;
+	for (uint32_t w = 0; w < eng->cfg.n_workers; w++)
+		__atomic_store_n(&eng->workers[w].pause_req, (uint32_t)on, __ATOMIC_RELEASE);
+	if (!on)
+		return 0;
+	uint64_t deadline = bn_now_ns() + BN_PAUSE_TIMEOUT_NS;
+	const struct timespec nap = {0, 50 * 1000};
+	for (uint32_t w = 0; w < eng->cfg.n_workers; w++)
+		while (!__atomic_load_n(&eng->workers[w].paused, __ATOMIC_ACQUIRE)) {
+			if (bn_now_ns() > deadline) {
+				pause_workers(eng, 0, e);
+				return bn_fail(e, ETIMEDOUT, "audit", "worker %u did not pause within 2 s", w);
+			}
+			nanosleep(&nap, NULL);
+		}
+	return 0;
+}
+
+int bn_engine__audit(struct bn_engine *eng, struct bn_frame_audit *per_worker, struct bn_error *e)
+{
+	int rc = pause_workers(eng, 1, e);
+	if (rc < 0)
+		return rc;
+	for (uint32_t w = 0; w < eng->cfg.n_workers; w++) {
+		struct bn_worker *wk = &eng->workers[w];
+		struct bn_frame_audit *a = &per_worker[w];
+		memset(a, 0, sizeof(*a));
+		a->total = wk->pool.n_frames;
+		uint8_t *seen = calloc(wk->pool.n_frames, 1);
+		if (!seen) {
+			pause_workers(eng, 0, e);
+			return bn_fail(e, ENOMEM, "audit", "out of memory");
+		}
+		struct audit_ctx c = {.pool = &wk->pool, .seen = seen, .a = a};
+		for (uint32_t i = 0; i < wk->pool.n_free; i++)
+			audit_visit(&c, wk->pool.free[i], BN_IN_FREE);
+		struct bn_spsc *ret = &wk->pool.returned;
+		for (uint32_t i = ret->tail; i != __atomic_load_n(&ret->head, __ATOMIC_ACQUIRE); i++)
+			audit_visit(&c, *(uint64_t *)bn_spsc__slot(ret, i), BN_IN_RETURNED);
+		for (uint32_t s = 0; s < BN_MAX_PORTS; s++) {
+			struct bn_port *p = eng->ports[s];
+			for (uint32_t i = 0; p && i < p->n_queues; i++)
+				if (p->queues[i]->worker == w)
+					p->queues[i]->ops->for_each_frame(p->queues[i], audit_visit, &c);
+		}
+		for (uint32_t i = 0; i < wk->pool.n_frames; i++)
+			if (!seen[i])
+				a->missing++;
+		free(seen);
+	}
+	return pause_workers(eng, 0, e);
+}
+
+uint32_t bn_engine__fdb_dump(struct bn_engine *eng, struct bn_fdb_entry *out, uint32_t max)
+{
+	return bn_fdb__dump(&eng->fdb, bn_now_ns(), out, max);
+}
+
+void bn_engine__fdb_flush(struct bn_engine *eng, uint32_t port_id)
+{
+	bn_fdb__flush(&eng->fdb, port_id == UINT32_MAX ? UINT32_MAX : (port_id & 0xff));
+}
+
+int bn_engine__next_event(struct bn_engine *eng, struct bn_event *ev)
+{
+	for (uint32_t w = 0; w < eng->cfg.n_workers; w++) {
+		struct bn_spsc *r = &eng->workers[w].events;
+		if (bn_spsc__avail(r)) {
+			*ev = *(struct bn_event *)bn_spsc__slot(r, r->tail);
+			bn_spsc__consume(r, 1);
+			return 1;
+		}
+	}
+	return 0;
+}

@@ -1,0 +1,84 @@
+#ifndef BANANA_ENGINE_H
+#define BANANA_ENGINE_H
+/* The engine: workers, ports, the MAC table, counters. Every function here runs on the JS
+ * thread; the workers only ever see what the JS thread published to them. */
+#include "bn.h"
+#include "counters.h"
+#include "events.h"
+#include "fdb.h"
+#include "port.h"
+#include "spsc.h"
+#include "worker.h"
+
+struct bn_engine_config {
+	uint32_t n_workers;
+	int cpus[BN_MAX_WORKERS];       /* -1: not pinned */
+	enum bn_idle_policy idle;
+	uint32_t spin_loops;            /* backoff: empty loops before the first sleep */
+	uint32_t max_sleep_us;          /* backoff: longest sleep */
+	uint32_t frames_per_worker;
+	uint32_t frame_size;            /* 2048 or 4096 */
+	uint32_t fdb_size;              /* power of two */
+	uint64_t fdb_ageing_ns;
+	uint32_t handoff_slots;         /* power of two */
+	char bpf_obj_path[512];
+	uint64_t *port_counters;        /* [BN_MAX_PORTS][n_workers][BN_PORT_ROW], owned by the caller */
+	uint64_t *worker_counters;      /* [n_workers][BN_WORKER_ROW] */
+};
+
+struct bn_handoff_slot {
+	uint32_t port;
+	uint32_t len;
+	uint8_t data[];
+};
+
+struct bn_engine {
+	struct bn_engine_config cfg;
+	struct bn_worker *workers;
+	struct bn_port *ports[BN_MAX_PORTS];
+	uint32_t generation[BN_MAX_PORTS];
+	struct bn_fdb fdb;
+	struct bn_spsc *handoff;        /* [src * n_workers + dst] */
+	int event_fd;
+	int running;
+	uint64_t epoch;
+	uint32_t next_worker;
+};
+
+struct bn_port_info {
+	uint32_t id;
+	int ifindex;
+	enum bn_xdp_mode mode;
+	int zero_copy;
+	uint32_t n_queues;
+	uint32_t queue_ids[BN_MAX_QUEUES];
+	uint32_t workers[BN_MAX_QUEUES];
+};
+
+struct bn_frame_audit {
+	uint32_t total;
+	uint32_t placed[BN_IN__COUNT];
+	uint32_t missing;
+	uint32_t duplicated;
+	uint32_t foreign;               /* addresses outside the pool */
+};
+
+int bn_engine__create(struct bn_engine **out, const struct bn_engine_config *cfg, struct bn_error *e);
+void bn_engine__destroy(struct bn_engine *eng);
+int bn_engine__start(struct bn_engine *eng, struct bn_error *e);
+void bn_engine__stop(struct bn_engine *eng);
+int bn_engine__add_port(struct bn_engine *eng, const struct bn_port_config *cfg, struct bn_port_info *info,
+			struct bn_error *e);
+int bn_engine__remove_port(struct bn_engine *eng, uint32_t port_id, struct bn_error *e);
+int bn_engine__audit(struct bn_engine *eng, struct bn_frame_audit *per_worker, struct bn_error *e);
+uint32_t bn_engine__fdb_dump(struct bn_engine *eng, struct bn_fdb_entry *out, uint32_t max);
+void bn_engine__fdb_flush(struct bn_engine *eng, uint32_t port_id);
+/* Event pump thread: the next event from any worker, 1 if one was returned. */
+int bn_engine__next_event(struct bn_engine *eng, struct bn_event *ev);
+
+static inline uint64_t *bn_engine__port_row(const struct bn_engine_config *cfg, uint32_t slot, uint32_t worker)
+{
+	return cfg->port_counters + ((size_t)slot * cfg->n_workers + worker) * BN_PORT_ROW;
+}
+
+#endif

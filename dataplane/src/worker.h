@@ -1,0 +1,69 @@
+#ifndef BANANA_WORKER_H
+#define BANANA_WORKER_H
+/* A poll-mode worker thread and the immutable table it forwards with. The JS thread never
+ * edits a table a worker can see: it builds a new one, publishes the pointer with a
+ * release store, and frees the old one after the worker acknowledged the new epoch. */
+#include <pthread.h>
+#include "bn.h"
+#include "pool.h"
+#include "port.h"
+#include "spsc.h"
+
+enum bn_idle_policy { BN_IDLE_BUSY = 0, BN_IDLE_BACKOFF = 1 };
+
+struct bn_egress {
+	struct bn_queue *local;      /* transmit queue of this port on this worker, if any */
+	int32_t via_worker;          /* else the worker that owns one; -1 when none */
+	uint32_t port_id;            /* 0 when the slot is empty */
+};
+
+struct bn_wtable {
+	uint64_t epoch;
+	uint32_t n_queues;
+	struct bn_queue *queues[BN_MAX_WORKER_QUEUES];
+	uint32_t n_ports;
+	uint8_t ports[BN_MAX_PORTS];            /* active slots, the flood list */
+	struct bn_egress egress[BN_MAX_PORTS];  /* by port slot */
+};
+
+struct bn_batch {
+	uint32_t n;
+	struct bn_pkt pkts[BN_BURST];
+};
+
+struct bn_engine;
+
+struct bn_worker {
+	/* hot */
+	struct bn_engine *engine;
+	struct bn_wtable *table;                 /* atomic: published by the JS thread */
+	uint64_t *counters;                      /* this worker's row */
+	uint64_t now_ns;
+	struct bn_pool pool;
+	uint32_t index;
+	uint32_t n_dirty;
+	uint8_t dirty[BN_MAX_PORTS];
+	struct bn_pkt rx[BN_BURST];
+	struct bn_batch out[BN_MAX_PORTS];
+	/* written by the worker, read by the JS thread */
+	uint64_t ack_epoch BN_ALIGNED;
+	uint32_t paused;
+	/* written by the JS thread */
+	uint32_t stop BN_ALIGNED;
+	uint32_t pause_req;
+	/* cold */
+	struct bn_spsc events BN_ALIGNED;        /* worker -> event pump */
+	int cpu;
+	int started;
+	pthread_t thread;
+};
+
+void *bn_worker__run(void *arg);
+
+/* l2switch.c: the forwarding decision for one received burst, and the transmit flush. */
+void bn_l2__process(struct bn_worker *w, const struct bn_wtable *t, struct bn_queue *in, uint32_t n);
+void bn_l2__queue_out(struct bn_worker *w, uint32_t slot, uint64_t addr, uint32_t len);
+void bn_l2__flush(struct bn_worker *w, const struct bn_wtable *t);
+uint32_t bn_l2__handoff_in(struct bn_worker *w, const struct bn_wtable *t);
+
+#endif

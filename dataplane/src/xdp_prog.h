@@ -1,0 +1,25 @@
+#ifndef BANANA_XDP_PROG_H
+#define BANANA_XDP_PROG_H
+/* Banana's own XDP program on one interface: load, attach in the requested mode, publish
+ * sockets in its XSKMAP, detach exactly our program on close. No libxdp dispatcher: it
+ * needs BPF extension programs, which kernels built without them refuse. */
+#include "bn.h"
+
+enum bn_xdp_mode { BN_XDP_AUTO = 0, BN_XDP_NATIVE = 1, BN_XDP_GENERIC = 2 };
+
+struct bn_xdp_prog {
+	int ifindex;
+	enum bn_xdp_mode mode;      /* the mode actually attached, never AUTO */
+	int prog_fd;
+	int xsks_map_fd;
+	struct bpf_object *obj;
+};
+
+int bn_xdp_prog__attach(struct bn_xdp_prog *p, const char *obj_path, int ifindex, const char *ifname,
+			enum bn_xdp_mode mode, struct bn_error *e);
+int bn_xdp_prog__set_socket(struct bn_xdp_prog *p, uint32_t queue, int xsk_fd, struct bn_error *e);
+void bn_xdp_prog__clear_socket(struct bn_xdp_prog *p, uint32_t queue);
+void bn_xdp_prog__detach(struct bn_xdp_prog *p);
+const char *bn_xdp_mode_name(enum bn_xdp_mode mode);
+
+#endif
