@@ -1,0 +1,254 @@
+import { EventEmitter } from 'node:events';
+import { CounterBoard, type PortCounters, type WorkerCounters } from './counters.js';
+import { ClosedError, portErrorFrom, SettingsError } from './errors.js';
+import {
+  bpfObjectPath,
+  loadNative,
+  type NativeEngine,
+  type NativeEvent,
+  type NativeFrameAudit,
+  type NativeXdpMode,
+  type NativeZeroCopy,
+} from './native.js';
+import { Port, type PortOwner, type PortSettings } from './port.js';
+
+export type IdlePolicy =
+  /** Spin forever: lowest latency, one full core per worker. */
+  | { policy: 'busy' }
+  /** Spin `spinLoops` empty polls, then sleep 1, 2, 4... up to `maxSleepUs` microseconds. */
+  | { policy: 'backoff'; spinLoops?: number; maxSleepUs?: number };
+
+export interface EngineSettings {
+  /** Poll-mode worker threads. Default 1. */
+  workers?: number;
+  /** CPU to pin each worker to; default: not pinned. */
+  cpus?: number[];
+  /** What a worker does when a poll moved nothing. Default { policy: 'busy' }. */
+  idle?: IdlePolicy;
+  /** Frames in each worker's pool (its UMEM). Default 16384. */
+  framesPerWorker?: number;
+  /** Bytes per frame: 2048 or 4096. Default 4096 (room for a 3.5 KB MTU after headroom). */
+  frameSize?: 2048 | 4096;
+  /** MAC table slots, a power of two. Default 4096. */
+  fdbSize?: number;
+  /** Learned MAC addresses expire after this long without traffic. Default 300000 ms. */
+  fdbAgeingMs?: number;
+  /** Slots of each worker-to-worker ring, a power of two. Default 512. */
+  handoffSlots?: number;
+}
+
+export interface QueueFailure {
+  port: Port | undefined;
+  portId: number;
+  queue: number;
+  worker: number;
+  code: string;
+  errno: number;
+  message: string;
+}
+
+export interface FrameAudit {
+  /** True when every frame of every pool is in exactly one place. */
+  ok: boolean;
+  workers: NativeFrameAudit[];
+}
+
+export interface FdbEntry {
+  mac: string;
+  port: Port | undefined;
+  ageMs: number;
+}
+
+interface EngineEvents {
+  'queue-failed': [QueueFailure];
+}
+
+const MODES: Record<string, NativeXdpMode> = { auto: 0, native: 1, generic: 2 };
+const ZERO_COPY: Record<string, NativeZeroCopy> = { auto: -1, off: 0, required: 1 };
+const isPow2 = (n: number) => Number.isInteger(n) && n > 0 && (n & (n - 1)) === 0;
+
+function requireInt(name: string, v: number, min: number, max: number): number {
+  if (!Number.isInteger(v) || v < min || v > max) {
+    throw new SettingsError(`${name} must be an integer in ${min}..${max}, got ${v}`);
+  }
+  return v;
+}
+
+/** The dataplane of one host: poll-mode workers switching frames between ports. */
+export class Engine extends EventEmitter<EngineEvents> implements PortOwner {
+  private native: NativeEngine | undefined;
+  private readonly board: CounterBoard;
+  private readonly portsById = new Map<number, Port>();
+  readonly workers: number;
+  private isRunning = false;
+
+  constructor(settings: EngineSettings = {}) {
+    super();
+    const mod = loadNative();
+    this.workers = requireInt('workers', settings.workers ?? 1, 1, mod.limits.maxWorkers);
+    const idle = settings.idle ?? { policy: 'busy' };
+    const frameSize = settings.frameSize ?? 4096;
+    if (frameSize !== 2048 && frameSize !== 4096) throw new SettingsError(`frameSize must be 2048 or 4096, got ${String(frameSize)}`);
+    const fdbSize = settings.fdbSize ?? 4096;
+    if (!isPow2(fdbSize)) throw new SettingsError(`fdbSize must be a power of two, got ${fdbSize}`);
+    const handoffSlots = settings.handoffSlots ?? 512;
+    if (!isPow2(handoffSlots)) throw new SettingsError(`handoffSlots must be a power of two, got ${handoffSlots}`);
+    const cpus = settings.cpus ?? [];
+    cpus.forEach((c, i) => requireInt(`cpus[${i}]`, c, 0, 4095));
+    this.native = new mod.NativeEngine({
+      workers: this.workers,
+      cpus,
+      idle: idle.policy,
+      spinLoops: idle.policy === 'backoff' ? requireInt('idle.spinLoops', idle.spinLoops ?? 1000, 0, 1e9) : 0,
+      maxSleepUs: idle.policy === 'backoff' ? requireInt('idle.maxSleepUs', idle.maxSleepUs ?? 1000, 1, 1e6) : 1,
+      framesPerWorker: requireInt('framesPerWorker', settings.framesPerWorker ?? 16384, 256, 1 << 22),
+      frameSize,
+      fdbSize,
+      fdbAgeingMs: requireInt('fdbAgeingMs', settings.fdbAgeingMs ?? 300_000, 1, 2 ** 31 - 1),
+      handoffSlots,
+      bpfObjectPath: bpfObjectPath(),
+      onEvent: (ev) => this.onNativeEvent(ev),
+    });
+    this.board = new CounterBoard(
+      this.native.portCounters,
+      this.native.workerCounters,
+      this.workers,
+      mod.limits.portRow,
+      mod.limits.workerRow,
+    );
+  }
+
+  get closed(): boolean {
+    return this.native === undefined;
+  }
+
+  get running(): boolean {
+    return this.isRunning;
+  }
+
+  addPort(settings: PortSettings): Port {
+    const native = this.live('addPort');
+    const { ifname } = settings;
+    const netns = settings.netns ?? '';
+    const mode = settings.mode ?? 'auto';
+    const zeroCopy = settings.zeroCopy ?? 'auto';
+    const ctx = { ifname, netns, queue: settings.firstQueue ?? 0, mode };
+    if (typeof ifname !== 'string' || ifname.length === 0 || ifname.length > 15) {
+      throw new SettingsError(`ifname must be 1-15 characters, got '${String(ifname)}'`, ctx);
+    }
+    if (MODES[mode] === undefined) throw new SettingsError(`mode must be auto, native or generic, got '${mode}'`, ctx);
+    if (ZERO_COPY[zeroCopy] === undefined) {
+      throw new SettingsError(`zeroCopy must be auto, required or off, got '${zeroCopy}'`, ctx);
+    }
+    const ringSize = settings.ringSize ?? 2048;
+    if (!isPow2(ringSize) || ringSize < 64) throw new SettingsError(`ringSize must be a power of two >= 64, got ${ringSize}`, ctx);
+    const queues = settings.queues === 'all' ? 0 : requireInt('queues', settings.queues ?? 1, 1, 64);
+    const firstQueue = requireInt('firstQueue', settings.firstQueue ?? 0, 0, 63);
+    let info;
+    try {
+      info = native.addPort({
+        ifname,
+        netns,
+        firstQueue,
+        queues,
+        mode: MODES[mode] as NativeXdpMode,
+        zeroCopy: ZERO_COPY[zeroCopy] as NativeZeroCopy,
+        ringSize,
+      });
+    } catch (e) {
+      throw portErrorFrom(e, ctx);
+    }
+    const port = new Port(this, info.id, ifname, netns, info.mode, info.zeroCopy, info.queues);
+    this.portsById.set(info.id, port);
+    return port;
+  }
+
+  ports(): Port[] {
+    return [...this.portsById.values()];
+  }
+
+  start(): void {
+    this.live('start').start();
+    this.isRunning = true;
+  }
+
+  /** Stops the workers after they transmitted what they held; ports stay configured. */
+  stop(): void {
+    this.live('stop').stop();
+    this.isRunning = false;
+  }
+
+  /** Stops the workers, closes every port and frees the pools. Idempotent. */
+  close(): void {
+    if (!this.native) return;
+    this.native.close();
+    this.native = undefined;
+    this.isRunning = false;
+    for (const p of this.portsById.values()) p.markRemoved();
+    this.portsById.clear();
+  }
+
+  /** Checks that every frame is in exactly one place (free list, fill, rx, tx, completion).
+   * Pauses the workers for the duration of the walk (a few milliseconds). */
+  auditFrames(): FrameAudit {
+    const workers = this.live('auditFrames').audit();
+    const ok = workers.every((w) => w.missing === 0 && w.duplicated === 0 && w.foreign === 0);
+    return { ok, workers };
+  }
+
+  fdb(): FdbEntry[] {
+    return this.live('fdb')
+      .fdb()
+      .map((e) => ({ mac: e.mac, port: this.portsById.get(e.portId), ageMs: e.ageMs }));
+  }
+
+  flushFdb(port?: Port): void {
+    this.live('flushFdb').flushFdb(port?.id);
+  }
+
+  workerCounters(worker: number): WorkerCounters {
+    this.live('workerCounters');
+    requireInt('worker', worker, 0, this.workers - 1);
+    return this.board.workerCounters(worker);
+  }
+
+  /** @internal PortOwner */
+  portCounters(port: Port): PortCounters {
+    return this.board.portTotal(port.id & 0xff);
+  }
+
+  /** @internal PortOwner */
+  portCountersByWorker(port: Port): PortCounters[] {
+    return Array.from({ length: this.workers }, (_, w) => this.board.portOnWorker(port.id & 0xff, w));
+  }
+
+  /** @internal PortOwner; use port.close(). */
+  removePort(port: Port): void {
+    const native = this.live('removePort');
+    try {
+      native.removePort(port.id);
+    } catch (e) {
+      throw portErrorFrom(e, { ifname: port.ifname, netns: port.netns });
+    }
+    this.portsById.delete(port.id);
+  }
+
+  private onNativeEvent(ev: NativeEvent): void {
+    if (ev.type !== 'queue-failed') return;
+    const failure: QueueFailure = {
+      port: this.portsById.get(ev.portId),
+      portId: ev.portId,
+      queue: ev.queue,
+      worker: ev.worker,
+      code: ev.code,
+      errno: ev.errno,
+      message: ev.message,
+    };
+    this.emit('queue-failed', failure);
+  }
+
+  private live(op: string): NativeEngine {
+    if (!this.native) throw new ClosedError(`engine is closed (${op})`);
+    return this.native;
+  }
+}

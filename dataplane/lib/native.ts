@@ -1,0 +1,109 @@
+/** Hand-written typings of the native addon and its loader. */
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { nativeDir } from './paths.js';
+import { PORT_COUNTER_NAMES, WORKER_COUNTER_NAMES } from './counters.generated.js';
+
+export type NativeXdpMode = 0 | 1 | 2; // auto, native, generic
+export type NativeZeroCopy = -1 | 0 | 1; // auto, off, required
+
+export interface NativeEngineSettings {
+  workers: number;
+  cpus?: number[];
+  idle: 'busy' | 'backoff';
+  spinLoops: number;
+  maxSleepUs: number;
+  framesPerWorker: number;
+  frameSize: number;
+  fdbSize: number;
+  fdbAgeingMs: number;
+  handoffSlots: number;
+  bpfObjectPath: string;
+  onEvent?: (ev: NativeEvent) => void;
+}
+
+export interface NativePortSettings {
+  ifname: string;
+  netns: string;
+  firstQueue: number;
+  queues: number; // 0: all
+  mode: NativeXdpMode;
+  zeroCopy: NativeZeroCopy;
+  ringSize: number;
+}
+
+export interface NativePortInfo {
+  id: number;
+  ifindex: number;
+  mode: 'native' | 'generic';
+  zeroCopy: boolean;
+  queues: { queue: number; worker: number }[];
+}
+
+export interface NativeFrameAudit {
+  total: number;
+  free: number;
+  fill: number;
+  rx: number;
+  tx: number;
+  completion: number;
+  returned: number;
+  missing: number;
+  duplicated: number;
+  foreign: number;
+}
+
+export interface NativeFdbEntry {
+  mac: string;
+  portId: number;
+  ageMs: number;
+}
+
+export interface NativeEvent {
+  type: 'queue-failed' | 'unknown';
+  portId: number;
+  queue: number;
+  worker: number;
+  errno: number;
+  code: string;
+  message: string;
+}
+
+export interface NativeEngine {
+  addPort(settings: NativePortSettings): NativePortInfo;
+  removePort(id: number): void;
+  start(): void;
+  stop(): void;
+  close(): void;
+  audit(): NativeFrameAudit[];
+  fdb(): NativeFdbEntry[];
+  flushFdb(portId?: number): void;
+  readonly portCounters: ArrayBuffer;
+  readonly workerCounters: ArrayBuffer;
+}
+
+export interface NativeModule {
+  NativeEngine: new (settings: NativeEngineSettings) => NativeEngine;
+  portCounterNames: string[];
+  workerCounterNames: string[];
+  limits: { maxPorts: number; maxWorkers: number; burst: number; portRow: number; workerRow: number };
+}
+
+let cached: NativeModule | undefined;
+
+export function loadNative(): NativeModule {
+  if (cached) return cached;
+  const path = join(nativeDir(), 'banana_dataplane.node');
+  const mod = createRequire(import.meta.url)(path) as NativeModule;
+  // The counter list is compiled into both sides; a stale build must fail loudly, not misreport.
+  const same = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((n, i) => n === b[i]);
+  if (!same(mod.portCounterNames, PORT_COUNTER_NAMES) || !same(mod.workerCounterNames, WORKER_COUNTER_NAMES)) {
+    throw new Error(`banana: ${path} was built from another counters.def; rebuild it (npm run build:native)`);
+  }
+  cached = mod;
+  return mod;
+}
+
+export function bpfObjectPath(): string {
+  return join(nativeDir(), 'xsk_redirect.bpf.o');
+}

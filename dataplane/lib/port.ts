@@ -1,0 +1,89 @@
+import type { PortCounters } from './counters.js';
+import { ClosedError } from './errors.js';
+
+export type XdpMode = 'auto' | 'native' | 'generic';
+export type ZeroCopyPreference = 'auto' | 'required' | 'off';
+
+/** A switch port on one interface (AF_XDP today, one socket per queue). */
+export interface PortSettings {
+  /** Interface name (at most 15 characters). */
+  ifname: string;
+  /** Network namespace name (under /run/netns) or path; default: the engine's own. */
+  netns?: string;
+  /** How many queues to bind, starting at firstQueue, or 'all'. Default 1. */
+  queues?: number | 'all';
+  /** First queue to bind. Default 0. */
+  firstQueue?: number;
+  /** XDP attach mode. 'auto' tries native, then generic, and reports which it got. Default 'auto'. */
+  mode?: XdpMode;
+  /** Zero-copy preference. 'required' fails where the driver cannot; default 'auto'. */
+  zeroCopy?: ZeroCopyPreference;
+  /** Entries in each of the four AF_XDP rings, a power of two. Default 2048. */
+  ringSize?: number;
+}
+
+export interface QueueBinding {
+  readonly queue: number;
+  readonly worker: number;
+}
+
+/** What the engine needs from its side to serve a Port; keeps Port free of native details. */
+export interface PortOwner {
+  readonly closed: boolean;
+  portCounters(port: Port): PortCounters;
+  portCountersByWorker(port: Port): PortCounters[];
+  removePort(port: Port): void;
+}
+
+export class Port {
+  private removed = false;
+
+  constructor(
+    private readonly owner: PortOwner,
+    /** Engine-wide id (slot and generation). */
+    readonly id: number,
+    readonly ifname: string,
+    readonly netns: string,
+    /** The XDP mode in use: never 'auto'. */
+    readonly mode: 'native' | 'generic',
+    /** Whether the sockets run in zero-copy mode. */
+    readonly zeroCopy: boolean,
+    readonly queues: readonly QueueBinding[],
+  ) {}
+
+  get closed(): boolean {
+    return this.removed || this.owner.closed;
+  }
+
+  /** Counters summed over all workers that serve this port. */
+  counters(): PortCounters {
+    this.check('counters');
+    return this.owner.portCounters(this);
+  }
+
+  countersByWorker(): PortCounters[] {
+    this.check('countersByWorker');
+    return this.owner.portCountersByWorker(this);
+  }
+
+  /** Detaches the port: its sockets close, its frames return to the pools, its XDP program
+   * is removed. Idempotent. */
+  close(): void {
+    if (this.closed) return;
+    this.owner.removePort(this);
+    this.removed = true;
+  }
+
+  /** @internal called by the engine when it closes. */
+  markRemoved(): void {
+    this.removed = true;
+  }
+
+  toString(): string {
+    return `${this.netns ? `${this.netns}/` : ''}${this.ifname}`;
+  }
+
+  private check(op: string): void {
+    if (this.closed) throw new ClosedError(`port ${this} is closed (${op})`, { ifname: this.ifname, netns: this.netns });
+  }
+}
