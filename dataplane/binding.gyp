@@ -1,5 +1,4 @@
 {
-  "includes": ["../bench/traffic/traffic.gypi"],
   "variables": {
     "sanitize%": "<!(echo ${BANANA_SANITIZE:-0})",
     "triplet%": "<!(gcc -dumpmachine)"

@@ -33,7 +33,7 @@ export interface EngineSettings {
   fdbSize?: number;
   /** Learned MAC addresses expire after this long without traffic. Default 300000 ms. */
   fdbAgeingMs?: number;
-  /** Slots of each worker-to-worker ring, a power of two. Default 512. */
+  /** Slots of each worker-to-worker ring, a power of two. Default 2048 (as deep as an rx ring). */
   handoffSlots?: number;
 }
 
@@ -91,7 +91,7 @@ export class Engine extends EventEmitter<EngineEvents> implements PortOwner {
     if (frameSize !== 2048 && frameSize !== 4096) throw new SettingsError(`frameSize must be 2048 or 4096, got ${String(frameSize)}`);
     const fdbSize = settings.fdbSize ?? 4096;
     if (!isPow2(fdbSize)) throw new SettingsError(`fdbSize must be a power of two, got ${fdbSize}`);
-    const handoffSlots = settings.handoffSlots ?? 512;
+    const handoffSlots = settings.handoffSlots ?? 2048;
     if (!isPow2(handoffSlots)) throw new SettingsError(`handoffSlots must be a power of two, got ${handoffSlots}`);
     const cpus = settings.cpus ?? [];
     cpus.forEach((c, i) => requireInt(`cpus[${i}]`, c, 0, 4095));

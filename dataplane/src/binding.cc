@@ -104,7 +104,7 @@ public:
 		cfg.frame_size = OptU32(s, "frameSize", 4096);
 		cfg.fdb_size = OptU32(s, "fdbSize", 4096);
 		cfg.fdb_ageing_ns = (uint64_t)OptU32(s, "fdbAgeingMs", 300000) * 1000000ULL;
-		cfg.handoff_slots = OptU32(s, "handoffSlots", 512);
+		cfg.handoff_slots = OptU32(s, "handoffSlots", 2048);
 		CopyStr(cfg.bpf_obj_path, sizeof(cfg.bpf_obj_path), OptStr(s, "bpfObjectPath"));
 
 		size_t port_words = (size_t)BN_MAX_PORTS * cfg.n_workers * BN_PORT_ROW;

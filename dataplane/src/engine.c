@@ -63,6 +63,7 @@ static int publish(struct bn_engine *eng, struct bn_error *e)
 	for (uint32_t w = 0; w < n; w++) {
 		old[w] = eng->workers[w].table;
 		__atomic_store_n(&eng->workers[w].table, fresh[w], __ATOMIC_RELEASE);
+		bn_worker__wake(&eng->workers[w]);
 	}
 	if (eng->running) {
 		uint64_t deadline = bn_now_ns() + BN_ACK_TIMEOUT_NS;
@@ -135,6 +136,13 @@ int bn_engine__create(struct bn_engine **out, const struct bn_engine_config *cfg
 			rc = bn_fail(e, ENOMEM, "create", "out of memory");
 			goto err_workers;
 		}
+		wk->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (wk->wake_fd < 0) {
+			rc = bn_fail(e, errno, "create", "eventfd: %s", strerror(errno));
+			bn_spsc__free(&wk->events);
+			bn_pool__destroy(&wk->pool);
+			goto err_workers;
+		}
 	}
 	if ((rc = publish(eng, e)) < 0)
 		goto err_workers;
@@ -143,6 +151,7 @@ int bn_engine__create(struct bn_engine **out, const struct bn_engine_config *cfg
 
 err_workers:
 	while (w--) {
+		close(eng->workers[w].wake_fd);
 		bn_spsc__free(&eng->workers[w].events);
 		bn_pool__destroy(&eng->workers[w].pool);
 	}
@@ -206,13 +215,24 @@ void bn_engine__stop(struct bn_engine *eng)
 	eng->running = 0;
 }
 
+/* Queues and program are torn down inside the port's namespace: the XDP detach speaks
+ * netlink, and an ifindex only means something in its own namespace. */
 static void close_port(struct bn_engine *eng, struct bn_port *p)
 {
+	struct bn_netns_guard ns;
+	struct bn_error ignored;
+	int in_ns = bn_netns__enter(&ns, p->cfg.netns, &ignored) == 0;
 	for (uint32_t i = p->n_queues; i-- > 0;) {
 		bn_afxdp_queue__close(p, p->queues[i]);
 		free(p->queues[i]);
 	}
-	bn_afxdp_port__detach(p);
+	/* A namespace that vanished took the interface and its program with it. */
+	if (in_ns)
+		bn_afxdp_port__detach(p);
+	else
+		bn_xdp_prog__forget(&p->prog);
+	if (in_ns)
+		bn_netns__leave(&ns);
 	if (!eng->running)
 		for (uint32_t w = 0; w < eng->cfg.n_workers; w++)
 			bn_pool__take_returned(&eng->workers[w].pool);
@@ -234,6 +254,7 @@ void bn_engine__destroy(struct bn_engine *eng)
 	uint32_t n = eng->cfg.n_workers;
 	for (uint32_t w = 0; w < n; w++) {
 		free(eng->workers[w].table);
+		close(eng->workers[w].wake_fd);
 		bn_spsc__free(&eng->workers[w].events);
 		bn_pool__destroy(&eng->workers[w].pool);
 	}
@@ -380,11 +401,7 @@ int bn_engine__remove_port(struct bn_engine *eng, uint32_t port_id, struct bn_er
 		return rc;
 	}
 	/* No worker can reach the port any more: its queues belong to this thread now. */
-	struct bn_netns_guard ns;
-	int in_ns = bn_netns__enter(&ns, p->cfg.netns, e) == 0;
 	close_port(eng, p);
-	if (in_ns)
-		bn_netns__leave(&ns);
 	bn_fdb__flush(&eng->fdb, port_id & 0xff);
 	free(p);
 	return 0;
@@ -415,8 +432,10 @@ static int pause_workers(struct bn_engine *eng, int on, struct bn_error *e)
 {
 	if (!eng->running)
 		return 0;
-	for (uint32_t w = 0; w < eng->cfg.n_workers; w++)
+	for (uint32_t w = 0; w < eng->cfg.n_workers; w++) {
 		__atomic_store_n(&eng->workers[w].pause_req, (uint32_t)on, __ATOMIC_RELEASE);
+		bn_worker__wake(&eng->workers[w]);
+	}
 	if (!on)
 		return 0;
 	uint64_t deadline = bn_now_ns() + BN_PAUSE_TIMEOUT_NS;

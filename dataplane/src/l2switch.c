@@ -123,8 +123,10 @@ static void handoff_out(struct bn_worker *w, const struct bn_egress *eg, struct 
 		s->len = b->pkts[i].len;
 		memcpy(s->data, bn_pool__data(&w->pool, b->pkts[i].addr), b->pkts[i].len);
 	}
-	if (k)
+	if (k) {
 		bn_spsc__publish(r, k);
+		bn_worker__wake(&eng->workers[eg->via_worker]);
+	}
 	bn_count(w->counters, BN_WC_handoff_out, k);
 	if (k < b->n)
 		bn_count(row, BN_PC_drop_handoff_full, b->n - k);

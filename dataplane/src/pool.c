@@ -56,7 +56,7 @@ void bn_pool__take_returned(struct bn_pool *p)
 		return;
 	for (uint32_t i = 0; i < n; i++) {
 		uint64_t addr = *(uint64_t *)bn_spsc__slot(&p->returned, p->returned.tail + i);
-		bn_pool__free(p, addr - addr % p->frame_size);
+		bn_pool__free(p, addr);
 	}
 	bn_spsc__consume(&p->returned, n);
 }

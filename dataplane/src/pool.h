@@ -10,7 +10,7 @@
 struct bn_pool {
 	uint8_t *area;
 	uint64_t area_len;
-	uint32_t frame_size;
+	uint32_t frame_size;          /* a power of two */
 	uint32_t n_frames;
 	uint32_t n_free;
 	uint64_t *free;           /* stack of frame offsets */
@@ -32,9 +32,11 @@ static inline int bn_pool__alloc(struct bn_pool *p, uint64_t *addr)
 	return 1;
 }
 
+/* Addresses come back pointing anywhere inside their frame (rx and tx descriptors carry
+ * the data offset); the stack only ever holds frame starts. */
 static inline void bn_pool__free(struct bn_pool *p, uint64_t addr)
 {
-	p->free[p->n_free++] = addr;
+	p->free[p->n_free++] = addr & ~(uint64_t)(p->frame_size - 1);
 }
 
 static inline uint8_t *bn_pool__data(const struct bn_pool *p, uint64_t addr)

@@ -1,7 +1,9 @@
 /* The poll loop of one worker: adopt the newest table, receive a burst from each queue,
  * switch it, transmit, service the rings; sleep only as the idle policy allows. */
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
+#include <unistd.h>
 #include <sched.h>
 #include <stdio.h>
 #include <time.h>
@@ -65,6 +67,41 @@ static void park(struct bn_worker *w, const struct bn_wtable *t)
 	__atomic_store_n(&w->paused, 0, __ATOMIC_RELEASE);
 }
 
+void bn_worker__wake(struct bn_worker *w)
+{
+	if (!__atomic_load_n(&w->sleeping, __ATOMIC_SEQ_CST))
+		return;
+	uint64_t one = 1;
+	if (write(w->wake_fd, &one, sizeof(one)) < 0) { /* already pending: the sleeper wakes anyway */ }
+}
+
+static int handoff_pending(const struct bn_worker *w)
+{
+	const struct bn_engine *eng = w->engine;
+	for (uint32_t src = 0; src < eng->cfg.n_workers; src++)
+		if (src != w->index && bn_spsc__avail(&eng->handoff[src * eng->cfg.n_workers + w->index]))
+			return 1;
+	return 0;
+}
+
+/* Sleeps on the wake eventfd, so another worker handing frames over (or the JS thread
+ * publishing a table) ends the sleep at once instead of overflowing a ring. */
+static void backoff_sleep(struct bn_worker *w, uint32_t us)
+{
+	__atomic_store_n(&w->sleeping, 1, __ATOMIC_SEQ_CST);
+	/* Re-check after announcing the sleep: a producer that looked before the store
+	 * will not poke us, so its frames must be seen here. */
+	if (!handoff_pending(w)) {
+		struct pollfd pfd = {.fd = w->wake_fd, .events = POLLIN};
+		struct timespec ts = {0, (long)us * 1000};
+		if (ppoll(&pfd, 1, &ts, NULL) > 0) {
+			uint64_t n;
+			if (read(w->wake_fd, &n, sizeof(n)) < 0) { /* nothing to clear */ }
+		}
+	}
+	__atomic_store_n(&w->sleeping, 0, __ATOMIC_RELAXED);
+}
+
 static void idle(struct bn_worker *w, uint32_t *empty, uint32_t *sleep_us)
 {
 	const struct bn_engine_config *cfg = &w->engine->cfg;
@@ -73,8 +110,7 @@ static void idle(struct bn_worker *w, uint32_t *empty, uint32_t *sleep_us)
 		cpu_relax();
 		return;
 	}
-	const struct timespec ts = {0, (long)*sleep_us * 1000};
-	nanosleep(&ts, NULL);
+	backoff_sleep(w, *sleep_us);
 	bn_count(w->counters, BN_WC_sleeps, 1);
 	if (*sleep_us < cfg->max_sleep_us)
 		*sleep_us = *sleep_us * 2 > cfg->max_sleep_us ? cfg->max_sleep_us : *sleep_us * 2;

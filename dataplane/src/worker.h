@@ -45,20 +45,24 @@ struct bn_worker {
 	uint8_t dirty[BN_MAX_PORTS];
 	struct bn_pkt rx[BN_BURST];
 	struct bn_batch out[BN_MAX_PORTS];
-	/* written by the worker, read by the JS thread */
+	/* written by the worker, read by the JS thread and other workers */
 	uint64_t ack_epoch BN_ALIGNED;
 	uint32_t paused;
+	uint32_t sleeping;                       /* in a backoff sleep: poke wake_fd to end it */
 	/* written by the JS thread */
 	uint32_t stop BN_ALIGNED;
 	uint32_t pause_req;
 	/* cold */
 	struct bn_spsc events BN_ALIGNED;        /* worker -> event pump */
+	int wake_fd;                             /* eventfd a backoff sleep waits on */
 	int cpu;
 	int started;
 	pthread_t thread;
 };
 
 void *bn_worker__run(void *arg);
+/* Ends a backoff sleep early: work arrived for the worker (a handoff, a new table). */
+void bn_worker__wake(struct bn_worker *w);
 
 /* l2switch.c: the forwarding decision for one received burst, and the transmit flush. */
 void bn_l2__process(struct bn_worker *w, const struct bn_wtable *t, struct bn_queue *in, uint32_t n);

@@ -140,6 +140,13 @@ void bn_xdp_prog__detach(struct bn_xdp_prog *p)
 	/* Only detach if the attached program is still ours: never remove someone else's. */
 	LIBBPF_OPTS(bpf_xdp_attach_opts, opts, .old_prog_fd = p->prog_fd);
 	bpf_xdp_detach(p->ifindex, p->mode == BN_XDP_NATIVE ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE, &opts);
+	bn_xdp_prog__forget(p);
+}
+
+void bn_xdp_prog__forget(struct bn_xdp_prog *p)
+{
+	if (!p->obj)
+		return;
 	bpf_object__close(p->obj);
 	p->obj = NULL;
 	p->prog_fd = -1;

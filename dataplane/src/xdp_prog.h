@@ -20,6 +20,8 @@ int bn_xdp_prog__attach(struct bn_xdp_prog *p, const char *obj_path, int ifindex
 int bn_xdp_prog__set_socket(struct bn_xdp_prog *p, uint32_t queue, int xsk_fd, struct bn_error *e);
 void bn_xdp_prog__clear_socket(struct bn_xdp_prog *p, uint32_t queue);
 void bn_xdp_prog__detach(struct bn_xdp_prog *p);
+/* Releases our handles without detaching: for an interface that no longer exists. */
+void bn_xdp_prog__forget(struct bn_xdp_prog *p);
 const char *bn_xdp_mode_name(enum bn_xdp_mode mode);
 
 #endif
