@@ -1,4 +1,5 @@
 {
+  "includes": ["../bench/traffic/traffic.gypi"],
   "variables": {
     "sanitize%": "<!(echo ${BANANA_SANITIZE:-0})",
     "triplet%": "<!(gcc -dumpmachine)"
