@@ -46,7 +46,7 @@ describe.each(['native', 'generic'] as const)('switching between two VMs (%s XDP
     const rx = await startReceiver({ ifname: 'eth0', netns: topo.vm2.ns.name, flow: 7, expect: 20000, idleMs: 1000 });
     const sent = await send({
       ifname: 'eth0', netns: topo.vm1.ns.name, srcMac: topo.vm1.mac, dstMac: topo.vm2.mac,
-      flow: 7, count: 20000, size: 128, rate: 100000,
+      flow: 7, count: 20000, size: 128, rate: 50000,
     });
     const got = await rx.done();
     expect(sent.sent).toBe(20000);
@@ -110,5 +110,26 @@ describe.each(['native', 'generic'] as const)('switching between two VMs (%s XDP
     expect(audit.workers[0]?.duplicated).toBe(0);
     expect(audit.ok).toBe(true);
     expect(audit.workers[0]?.total).toBe(8192);
+  });
+  it('ages learned MACs out and floods again', async () => {
+    engine.close(); // the taps can serve one engine at a time
+    const ageing = newEngine({ fdbAgeingMs: 300 });
+    try {
+      const [a, b, c] = bindTaps(ageing, topo.vms, mode) as [Port, Port, Port];
+      ageing.start();
+      await send({ ifname: 'eth0', netns: topo.vm2.ns.name, srcMac: topo.vm2.mac, dstMac: topo.vm1.mac, flow: 12, count: 1 });
+      await waitFor('vm2 learned', () => ageing.fdb().some((e) => e.mac === topo.vm2.mac && e.port === b));
+      const before = c.counters().tx_packets;
+      await send({ ifname: 'eth0', netns: topo.vm1.ns.name, srcMac: topo.vm1.mac, dstMac: topo.vm2.mac, flow: 12, count: 5 });
+      await waitFor('unicast to vm2', () => b.counters().tx_packets >= 5n);
+      expect(c.counters().tx_packets - before).toBe(0n);
+      await new Promise((r) => setTimeout(r, 450));
+      expect(ageing.fdb().some((e) => e.mac === topo.vm2.mac)).toBe(false);
+      await send({ ifname: 'eth0', netns: topo.vm1.ns.name, srcMac: topo.vm1.mac, dstMac: topo.vm2.mac, flow: 12, count: 5 });
+      await waitFor('flood after ageing', () => c.counters().tx_packets - before >= 5n);
+      expect(a.counters().rx_packets).toBeGreaterThanOrEqual(10n);
+    } finally {
+      ageing.close();
+    }
   });
 });
