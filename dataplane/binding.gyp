@@ -25,6 +25,12 @@
         "outputs": ["<(PRODUCT_DIR)/xsk_redirect.bpf.o"],
         "action": ["clang", "-O2", "-g", "-Wall", "-Werror", "-target", "bpf",
                    "-I/usr/include/<(triplet)", "-c", "<@(_inputs)", "-o", "<@(_outputs)"]
+      }, {
+        "action_name": "clang_bpf_sink",
+        "inputs": ["../bench/scenarios/xdp_drop.bpf.c"],
+        "outputs": ["<(PRODUCT_DIR)/xdp_drop.bpf.o"],
+        "action": ["clang", "-O2", "-g", "-Wall", "-Werror", "-target", "bpf",
+                   "-I/usr/include/<(triplet)", "-c", "<@(_inputs)", "-o", "<@(_outputs)"]
       }]
     },
     {

@@ -150,3 +150,41 @@ describe('worker errors', () => {
     expect(engine.auditFrames().ok).toBe(true);
   });
 });
+
+describe('preferred busy polling', () => {
+  const bed = useTestBed();
+  let engine: Engine;
+  afterAll(() => engine.close());
+
+  it('drives receive NAPI from the worker, tunes NAPI for the port and restores it at close', async () => {
+    const topo = await twoVmHost(bed(), { ipv6: false });
+    // nsenter does not remount /sys; read through ip netns exec, which does.
+    const napi = async (ifname: string) => ({
+      defer: (await execIn(topo.host.name, ['cat', `/sys/class/net/${ifname}/napi_defer_hard_irqs`])).trim(),
+      gro: (await execIn(topo.host.name, ['cat', `/sys/class/net/${ifname}/gro_flush_timeout`])).trim(),
+    });
+    const before = await napi(topo.vm1.tap.name);
+    engine = newEngine();
+    const [p1, p2] = topo.vms.map((vm) =>
+      engine.addPort({ ifname: vm.tap.name, netns: topo.host.name, busyPoll: { budget: 64 } }),
+    ) as [Port, Port];
+    expect(await napi(topo.vm1.tap.name)).toEqual({ defer: '2', gro: '200000' });
+    engine.start();
+    const rx = await startReceiver({ ifname: 'eth0', netns: topo.vm2.ns.name, flow: 6, expect: 10000, idleMs: 1000 });
+    await send({ ifname: 'eth0', netns: topo.vm1.ns.name, srcMac: topo.vm1.mac, dstMac: topo.vm2.mac, flow: 6, count: 10000, rate: 50000 });
+    expect(await rx.done()).toMatchObject({ unique: 10000, lost: 0 });
+    expect(p1.counters().busy_polls).toBeGreaterThan(0n);
+    p1.close();
+    expect(await napi(topo.vm1.tap.name)).toEqual(before);
+    engine.close();
+    expect(await napi(topo.vm2.tap.name)).toEqual(before);
+    expect(p2.closed).toBe(true);
+  });
+});
+
+async function execIn(netns: string, argv: string[]): Promise<string> {
+  const { execFile } = await import('node:child_process');
+  return new Promise((resolve, reject) =>
+    execFile('ip', ['netns', 'exec', netns, ...argv], (err, stdout) => (err ? reject(err) : resolve(stdout))),
+  );
+}

@@ -19,6 +19,7 @@ export const PORT_COUNTER_NAMES = [
   'kernel_fill_ring_empty', // kernel: times the fill ring was empty on receive
   'kernel_tx_ring_empty', // kernel: times the tx ring was empty when kicked
   'kernel_invalid_descs', // kernel: invalid rx or tx descriptors
+  'busy_polls', // recvfrom() calls that ran the receive NAPI on the worker (preferred busy polling)
 ] as const;
 
 export const WORKER_COUNTER_NAMES = [

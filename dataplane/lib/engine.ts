@@ -10,6 +10,7 @@ import {
   type NativeXdpMode,
   type NativeZeroCopy,
 } from './native.js';
+import { applyNapiTuning } from './napi-tuning.js';
 import { Port, type PortOwner, type PortSettings } from './port.js';
 
 export type IdlePolicy =
@@ -146,6 +147,10 @@ export class Engine extends EventEmitter<EngineEvents> implements PortOwner {
     if (!isPow2(ringSize) || ringSize < 64) throw new SettingsError(`ringSize must be a power of two >= 64, got ${ringSize}`, ctx);
     const queues = settings.queues === 'all' ? 0 : requireInt('queues', settings.queues ?? 1, 1, 64);
     const firstQueue = requireInt('firstQueue', settings.firstQueue ?? 0, 0, 63);
+    const busy = settings.busyPoll || undefined;
+    const busyPollBudget = busy ? requireInt('busyPoll.budget', busy.budget ?? 64, 1, 65535) : 0;
+    const busyPollUsecs = busy ? requireInt('busyPoll.usecs', busy.usecs ?? 20, 0, 1_000_000) : 0;
+    const napi = busy && busy.napi !== false ? (busy.napi ?? { deferHardIrqs: 2, groFlushTimeoutNs: 200_000 }) : undefined;
     let info;
     try {
       info = native.addPort({
@@ -156,11 +161,21 @@ export class Engine extends EventEmitter<EngineEvents> implements PortOwner {
         mode: MODES[mode] as NativeXdpMode,
         zeroCopy: ZERO_COPY[zeroCopy] as NativeZeroCopy,
         ringSize,
+        busyPollBudget,
+        busyPollUsecs,
       });
     } catch (e) {
       throw portErrorFrom(e, ctx);
     }
     const port = new Port(this, info.id, ifname, netns, info.mode, info.zeroCopy, info.queues);
+    if (napi) {
+      try {
+        port.onClose = applyNapiTuning(netns, ifname, napi);
+      } catch (e) {
+        native.removePort(info.id);
+        throw e;
+      }
+    }
     this.portsById.set(info.id, port);
     return port;
   }
@@ -186,7 +201,10 @@ export class Engine extends EventEmitter<EngineEvents> implements PortOwner {
     this.native.close();
     this.native = undefined;
     this.isRunning = false;
-    for (const p of this.portsById.values()) p.markRemoved();
+    for (const p of this.portsById.values()) {
+      p.markRemoved();
+      p.onClose?.();
+    }
     this.portsById.clear();
   }
 

@@ -1,7 +1,8 @@
 export { Engine } from './engine.js';
 export type { EngineSettings, IdlePolicy, QueueFailure, FrameAudit, FdbEntry } from './engine.js';
 export { Port } from './port.js';
-export type { PortSettings, XdpMode, ZeroCopyPreference, QueueBinding } from './port.js';
+export type { PortSettings, BusyPollSettings, XdpMode, ZeroCopyPreference, QueueBinding } from './port.js';
+export type { NapiTuning } from './napi-tuning.js';
 export { BananaError, SettingsError, ClosedError, PortError, PrivilegeError } from './errors.js';
 export type { ErrorContext } from './errors.js';
 export type { PortCounters, WorkerCounters } from './counters.js';

@@ -30,6 +30,8 @@ export interface NativePortSettings {
   mode: NativeXdpMode;
   zeroCopy: NativeZeroCopy;
   ringSize: number;
+  busyPollBudget: number; // 0: off
+  busyPollUsecs: number;
 }
 
 export interface NativePortInfo {

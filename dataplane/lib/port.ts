@@ -1,5 +1,6 @@
 import type { PortCounters } from './counters.js';
 import { ClosedError } from './errors.js';
+import type { NapiTuning } from './napi-tuning.js';
 
 export type XdpMode = 'auto' | 'native' | 'generic';
 export type ZeroCopyPreference = 'auto' | 'required' | 'off';
@@ -20,6 +21,19 @@ export interface PortSettings {
   zeroCopy?: ZeroCopyPreference;
   /** Entries in each of the four AF_XDP rings, a power of two. Default 2048. */
   ringSize?: number;
+  /** Preferred busy polling: the worker runs the device's receive NAPI itself (a recvfrom()
+   * per poll) instead of softirq on whichever core raised it. Default off. */
+  busyPoll?: BusyPollSettings | false;
+}
+
+export interface BusyPollSettings {
+  /** Frames per busy-poll NAPI run. Default 64. */
+  budget?: number;
+  /** SO_BUSY_POLL microseconds. Default 20. */
+  usecs?: number;
+  /** NAPI knobs written for the port's life and restored at close; false leaves them.
+   * Default { deferHardIrqs: 2, groFlushTimeoutNs: 200000 } (the kernel's AF_XDP guidance). */
+  napi?: NapiTuning | false;
 }
 
 export interface QueueBinding {
@@ -72,12 +86,16 @@ export class Port {
     if (this.closed) return;
     this.owner.removePort(this);
     this.removed = true;
+    this.onClose?.();
   }
 
   /** @internal called by the engine when it closes. */
   markRemoved(): void {
     this.removed = true;
   }
+
+  /** @internal undo of settings applied outside the engine (NAPI tuning). */
+  onClose: (() => void) | undefined;
 
   toString(): string {
     return `${this.netns ? `${this.netns}/` : ''}${this.ifname}`;

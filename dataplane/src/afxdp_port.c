@@ -21,7 +21,8 @@
 
 /* Copy mode transmits at most 32 descriptors per sendto(): kick until the ring drains. */
 #define BN_MAX_KICKS 128
-#define BN_STATS_PERIOD_NS (100ULL * 1000 * 1000)
+/* Empty polls after which an idle queue is busy-polled every this many loops (power of 2). */
+#define BN_BUSY_POLL_QUIET 64
 
 /* ---- hot path ---------------------------------------------------------------- */
 
@@ -62,8 +63,11 @@ static uint32_t afxdp_rx_burst(struct bn_queue *q, struct bn_pkt *pkts, uint32_t
 {
 	struct bn_xring *rx = &q->xsk.rx;
 	uint32_t n = bn_xring_cons_avail(rx, max);
-	if (n == 0)
+	if (n == 0) {
+		q->quiet_polls++;
 		return 0;
+	}
+	q->quiet_polls = 0;
 	uint32_t idx = rx->cached_cons;
 	for (uint32_t i = 0; i < n; i++) {
 		const struct xdp_desc *d = bn_xring_desc(rx, idx + i);
@@ -122,7 +126,14 @@ static void afxdp_service(struct bn_queue *q)
 		kick_tx(q);
 	reclaim_completions(q);
 	refill(q);
-	if (bn_unlikely(bn_xring_needs_wakeup(&q->xsk.fill))) {
+	/* A queue that received nothing for a while is busy-polled only now and then: its frames,
+	 * if any arrive, still come in through softirq after gro_flush_timeout, and the next
+	 * frame seen brings it back to a poll on every loop. This halves the syscalls of a
+	 * one-way flow (the egress queue never receives). */
+	if (q->busy_poll && (q->quiet_polls < BN_BUSY_POLL_QUIET || (q->quiet_polls & (BN_BUSY_POLL_QUIET - 1)) == 0)) {
+		bn_count(q->counters, BN_PC_busy_polls, 1);
+		recvfrom(q->xsk.fd, NULL, 0, MSG_DONTWAIT, NULL, NULL);
+	} else if (bn_unlikely(bn_xring_needs_wakeup(&q->xsk.fill))) {
 		bn_count(q->counters, BN_PC_rx_wakeups, 1);
 		recvfrom(q->xsk.fd, NULL, 0, MSG_DONTWAIT, NULL, NULL);
 	}
@@ -264,12 +275,15 @@ int bn_afxdp_queue__open(struct bn_port *p, struct bn_queue *q, uint32_t queue_i
 		.frame_size = q->pool->frame_size,
 		.share_fd = share_fd,
 		.zero_copy = zc,
+		.busy_poll_budget = p->cfg.busy_poll_budget,
+		.busy_poll_usecs = p->cfg.busy_poll_usecs,
 	};
 	int rc = bn_xsk__open(&q->xsk, &cfg, e);
 	if (rc < 0)
 		return rc;
 	q->ops = &bn_afxdp_queue_ops;
 	q->queue_id = queue_id;
+	q->busy_poll = p->cfg.busy_poll_budget != 0;
 	q->fill_reserve = 4 * BN_BURST;
 	if ((rc = bn_xdp_prog__set_socket(&p->prog, queue_id, q->xsk.fd, e)) < 0) {
 		bn_xsk__close(&q->xsk);

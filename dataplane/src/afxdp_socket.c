@@ -91,6 +91,26 @@ static int bind_socket(int fd, const struct bn_xsk_config *cfg, uint16_t flags)
 	}
 }
 
+#ifndef SO_PREFER_BUSY_POLL
+#define SO_PREFER_BUSY_POLL 69
+#endif
+#ifndef SO_BUSY_POLL_BUDGET
+#define SO_BUSY_POLL_BUDGET 70
+#endif
+
+/* Preferred busy polling: the worker's own recvfrom()/sendto() run the device's receive
+ * NAPI on the worker's core, instead of softirq on whichever core raised it. */
+static int enable_busy_poll(int fd, const struct bn_xsk_config *cfg, struct bn_error *e)
+{
+	int one = 1, usecs = (int)cfg->busy_poll_usecs, budget = (int)cfg->busy_poll_budget;
+	if (setsockopt(fd, SOL_SOCKET, SO_PREFER_BUSY_POLL, &one, sizeof(one)) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_BUSY_POLL, &usecs, sizeof(usecs)) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_BUSY_POLL_BUDGET, &budget, sizeof(budget)) < 0)
+		return bn_fail(e, errno, "busy_poll", "cannot enable preferred busy polling (budget %d, %d us): %s%s",
+			       budget, usecs, strerror(errno), errno == EPERM ? " (a budget above 8 needs CAP_NET_ADMIN)" : "");
+	return 0;
+}
+
 int bn_xsk__open(struct bn_xsk *xsk, const struct bn_xsk_config *cfg, struct bn_error *e)
 {
 	int rc;
@@ -153,6 +173,8 @@ int bn_xsk__open(struct bn_xsk *xsk, const struct bn_xsk_config *cfg, struct bn_
 			rc = bn_fail(e, -rc, "bind", "cannot bind the AF_XDP socket: %s", strerror(-rc));
 		goto err_unmap_tx;
 	}
+	if (cfg->busy_poll_budget && (rc = enable_busy_poll(xsk->fd, cfg, e)) < 0)
+		goto err_unmap_tx;
 	return 0;
 
 err_unmap_tx:

@@ -15,6 +15,8 @@ struct bn_xsk_config {
 	uint32_t frame_size;
 	int share_fd;               /* -1: register the UMEM on this socket */
 	int zero_copy;              /* 1 required, 0 copy mode, -1 try zero-copy then copy */
+	uint32_t busy_poll_budget;  /* 0: no preferred busy polling */
+	uint32_t busy_poll_usecs;
 };
 
 struct bn_xsk {

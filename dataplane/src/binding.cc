@@ -225,6 +225,8 @@ private:
 		cfg.mode = static_cast<bn_xdp_mode>(OptU32(s, "mode", BN_XDP_AUTO));
 		cfg.zero_copy = OptI32(s, "zeroCopy", -1);
 		cfg.ring_size = OptU32(s, "ringSize", 2048);
+		cfg.busy_poll_budget = OptU32(s, "busyPollBudget", 0);
+		cfg.busy_poll_usecs = OptU32(s, "busyPollUsecs", 20);
 		bn_port_info pi;
 		bn_error e;
 		if (bn_engine__add_port(eng, &cfg, &pi, &e) < 0)

@@ -46,6 +46,8 @@ struct bn_queue {
 	uint32_t tx_inflight;         /* handed to the tx ring, completion not yet seen */
 	uint32_t fill_reserve;        /* frames the pool keeps back from the fill ring */
 	int tx_errno;                 /* last fatal sendto() error, reported by housekeep */
+	uint32_t busy_poll;           /* drive the receive NAPI with recvfrom() */
+	uint32_t quiet_polls;         /* polls in a row that received nothing */
 	uint64_t last_stats_ns;
 	/* cold */
 	struct bn_xsk xsk;
@@ -59,6 +61,8 @@ struct bn_port_config {
 	enum bn_xdp_mode mode;
 	int zero_copy;                /* 1 required, 0 off, -1 auto */
 	uint32_t ring_size;
+	uint32_t busy_poll_budget;    /* 0: off */
+	uint32_t busy_poll_usecs;
 };
 
 struct bn_port {

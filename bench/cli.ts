@@ -1,0 +1,46 @@
+/** `banana bench SCENARIO [--quick] [--json] [--out DIR]`. */
+import { join } from 'node:path';
+import { repoRoot } from '../dataplane/lib/paths.js';
+import type { BenchReport, BenchResult } from './contract.js';
+import { describeMachine } from './machine.js';
+import { resultsTable, writeReport } from './report.js';
+import { FULL, QUICK, runForward } from './scenarios/forward.js';
+
+type Runner = (quick: boolean, progress: (msg: string) => void) => Promise<BenchResult[]>;
+
+const SCENARIOS: Record<string, Runner> = {
+  forward: (quick, progress) => runForward({ ...(quick ? QUICK : FULL), progress }),
+};
+
+export async function runBenchCommand(args: string[]): Promise<number> {
+  const scenario = args.find((a) => !a.startsWith('--'));
+  const quick = args.includes('--quick');
+  const json = args.includes('--json');
+  const outIdx = args.indexOf('--out');
+  const known = ['--quick', '--json', '--out'];
+  const unknown = args.filter((a, i) => a.startsWith('--') && !known.includes(a) && args[i - 1] !== '--out');
+  if (!scenario || !SCENARIOS[scenario] || unknown.length > 0) {
+    process.stderr.write(
+      `banana bench: ${unknown.length ? `unknown option ${unknown[0]}` : `unknown scenario '${scenario ?? ''}'`}\n` +
+        `usage: banana bench {${Object.keys(SCENARIOS).join('|')}} [--quick] [--json] [--out DIR]\n`,
+    );
+    return 2;
+  }
+  const out = outIdx >= 0 ? args[outIdx + 1] : join(repoRoot(), 'bench', 'results', quick ? 'tmp' : '');
+  if (!out) {
+    process.stderr.write('banana bench: --out needs a directory\n');
+    return 2;
+  }
+  // With --json, stdout carries only the document; progress goes to stderr.
+  const progress = (msg: string) => process.stderr.write(`${msg}\n`);
+  progress(`banana bench ${scenario}${quick ? ' (quick)' : ''}: baselines run interleaved in the same run`);
+  const results = await SCENARIOS[scenario](quick, progress);
+  const report: BenchReport = { machine: describeMachine(), results };
+  const files = writeReport(out, scenario, report);
+  if (json) {
+    process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+  } else {
+    process.stdout.write(`${resultsTable(results)}\n\nwritten: ${files.join(', ')}\n`);
+  }
+  return 0;
+}
