@@ -7,6 +7,10 @@ export interface BananaForwarderOptions {
   mode?: 'auto' | 'native' | 'generic';
   /** Preferred busy polling with this budget, as the testpmd baseline is run; 0: off. Default 64. */
   busyPollBudget?: number;
+  /** AF_XDP ring entries per ring. Default 2048. */
+  ringSize?: number;
+  frameSize?: 2048 | 4096;
+  framesPerWorker?: number;
 }
 
 /** Our engine as the device under test: one busy-polling worker, both ports on it. */
@@ -28,12 +32,18 @@ export class BananaForwarder implements Forwarder {
   }
 
   async start(): Promise<void> {
-    const engine = new Engine({ workers: 1, cpus: [this.opts.cpu ?? 1], idle: { policy: 'busy' } });
+    const engine = new Engine({
+      workers: 1,
+      cpus: [this.opts.cpu ?? 1],
+      idle: { policy: 'busy' },
+      frameSize: this.opts.frameSize ?? 4096,
+      framesPerWorker: this.opts.framesPerWorker ?? 16384,
+    });
     this.engine = engine;
     const { netns, ingress, egress } = this.path;
     const budget = this.opts.busyPollBudget ?? 64;
     this.ports = [ingress, egress].map((ifname) =>
-      engine.addPort({ ifname, netns, mode: this.opts.mode ?? 'auto', busyPoll: budget > 0 ? { budget } : false }),
+      engine.addPort({ ifname, netns, mode: this.opts.mode ?? 'auto', ringSize: this.opts.ringSize ?? 2048, busyPoll: budget > 0 ? { budget } : false }),
     );
     engine.start();
     await Promise.resolve();
