@@ -7,6 +7,7 @@ import { TestBed } from '../../test/bed/index.js';
 import { trafficBinary } from '../traffic/traffic.js';
 import { LinuxBridgeForwarder } from '../baselines/linux-bridge.js';
 import { TestpmdForwarder } from '../baselines/testpmd.js';
+import { XdpRedirectForwarder } from '../baselines/xdp-redirect.js';
 import type { ForwardPath, Forwarder } from '../baselines/forwarder.js';
 import { readCounters } from '../baselines/sys.js';
 import { ratioOf, type BenchResult } from '../contract.js';
@@ -23,14 +24,16 @@ export interface ForwardSettings {
   dutCpu: number;
   progress: (msg: string) => void;
   /** The devices under test, ours first; default: banana, testpmd (net_af_xdp), Linux bridge. */
-  duts?: (path: ForwardPath, s: ForwardSettings) => Forwarder[];
+  duts?: (path: ForwardPath, s: ForwardSettings, sinkNetns: string) => Forwarder[];
 }
 
-function defaultDuts(path: ForwardPath, s: ForwardSettings): Forwarder[] {
+function defaultDuts(path: ForwardPath, s: ForwardSettings, sinkNetns: string): Forwarder[] {
   return [
     new BananaForwarder(path, { cpu: s.dutCpu }),
     new TestpmdForwarder(path, { cpu: s.dutCpu }),
     new LinuxBridgeForwarder(path, { sinkMac: SINK_MAC, cpu: s.dutCpu }),
+    // The in-kernel upper bound for context: no userspace at all.
+    new XdpRedirectForwarder(path, { cpu: s.dutCpu, egressPeer: { netns: sinkNetns, ifname: 's0' } }),
   ];
 }
 
@@ -93,7 +96,7 @@ async function measureOnce(t: Topology, s: ForwardSettings, fwd: Forwarder, fram
 export async function runForward(s: ForwardSettings): Promise<BenchResult[]> {
   const t = await buildTopology();
   try {
-    const duts = (s.duts ?? defaultDuts)(t.path, s);
+    const duts = (s.duts ?? defaultDuts)(t.path, s, t.sink);
     const runs = new Map<string, number[]>();
     const descriptions = new Map<string, string>();
     const total = s.repetitions * s.frameSizes.length * duts.length;
