@@ -20,6 +20,15 @@ export const PORT_COUNTER_NAMES = [
   'kernel_tx_ring_empty', // kernel: times the tx ring was empty when kicked
   'kernel_invalid_descs', // kernel: invalid rx or tx descriptors
   'busy_polls', // recvfrom() calls that ran the receive NAPI on the worker (preferred busy polling)
+  'drop_mtu', // dropped: inner frame larger than the wire can carry
+  'drop_bad_version', // dropped on the underlay: unknown Banana header version
+  'drop_unknown_wire', // dropped on the underlay: no wire with that id
+  'drop_wire_peer', // dropped on the underlay: wire id from an address that is not its peer
+  'wire_seq_gaps', // wire: frames missing by sequence number (lost on the underlay)
+  'wire_seq_late', // wire: frames that arrived after a later one (reordered or duplicated)
+  'keepalive_tx', // wire: keepalives sent
+  'keepalive_rx', // wire: keepalives received
+  'peer_last_rx_ns', // wire: CLOCK_MONOTONIC time of the last frame from the peer (gauge)
 ] as const;
 
 export const WORKER_COUNTER_NAMES = [

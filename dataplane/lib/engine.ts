@@ -12,6 +12,7 @@ import {
 } from './native.js';
 import { applyNapiTuning } from './napi-tuning.js';
 import { Port, type PortOwner, type PortSettings } from './port.js';
+import { UdpWire, type WireOwner } from './udp-wire.js';
 
 export type IdlePolicy =
   /** Spin forever: lowest latency, one full core per worker. */
@@ -58,7 +59,7 @@ export interface FrameAudit {
 
 export interface FdbEntry {
   mac: string;
-  port: Port | undefined;
+  port: Port | UdpWire | undefined;
   ageMs: number;
 }
 
@@ -78,10 +79,33 @@ function requireInt(name: string, v: number, min: number, max: number): number {
 }
 
 /** The dataplane of one host: poll-mode workers switching frames between ports. */
-export class Engine extends EventEmitter<EngineEvents> implements PortOwner {
+export interface UdpWireSettings {
+  /** The id both ends agreed on (carried in every frame). */
+  wireId: number;
+  /** The port on the underlay interface (added with `underlay: { udpPort }`). */
+  underlay: Port;
+  localMac: string;
+  /** MAC of the next hop towards remoteIp on the underlay (the peer itself on one segment). */
+  nextHopMac: string;
+  localIp: string;
+  remoteIp: string;
+  /** UDP port the peer listens on. Default 7471. */
+  remotePort?: number;
+  /** The underlay interface's MTU. */
+  underlayMtu: number;
+  /** Keepalive period when no data flows. Default 100 ms. */
+  keepaliveMs?: number;
+  /** The peer is reported down after this long without a frame. Default 3 keepalives + 20 ms. */
+  deadAfterMs?: number;
+}
+
+export const DEFAULT_WIRE_UDP_PORT = 7471;
+
+export class Engine extends EventEmitter<EngineEvents> implements PortOwner, WireOwner {
   private native: NativeEngine | undefined;
   private readonly board: CounterBoard;
   private readonly portsById = new Map<number, Port>();
+  private readonly wiresById = new Map<number, UdpWire>();
   readonly workers: number;
   private isRunning = false;
 
@@ -151,6 +175,7 @@ export class Engine extends EventEmitter<EngineEvents> implements PortOwner {
     const busyPollBudget = busy ? requireInt('busyPoll.budget', busy.budget ?? 64, 1, 65535) : 0;
     const busyPollUsecs = busy ? requireInt('busyPoll.usecs', busy.usecs ?? 20, 0, 1_000_000) : 0;
     const napi = busy && busy.napi !== false ? (busy.napi ?? { deferHardIrqs: 2, groFlushTimeoutNs: 200_000 }) : undefined;
+    const underlayUdpPort = settings.underlay ? requireInt('underlay.udpPort', settings.underlay.udpPort ?? DEFAULT_WIRE_UDP_PORT, 1, 65535) : 0;
     let info;
     try {
       info = native.addPort({
@@ -163,11 +188,12 @@ export class Engine extends EventEmitter<EngineEvents> implements PortOwner {
         ringSize,
         busyPollBudget,
         busyPollUsecs,
+        underlayUdpPort,
       });
     } catch (e) {
       throw portErrorFrom(e, ctx);
     }
-    const port = new Port(this, info.id, ifname, netns, info.mode, info.zeroCopy, info.queues);
+    const port = new Port(this, info.id, ifname, netns, info.mode, info.zeroCopy, info.queues, underlayUdpPort || undefined);
     if (napi) {
       try {
         port.onClose = applyNapiTuning(netns, ifname, napi);
@@ -178,6 +204,53 @@ export class Engine extends EventEmitter<EngineEvents> implements PortOwner {
     }
     this.portsById.set(info.id, port);
     return port;
+  }
+
+  /** Adds a `udp` wire: a switch port whose frames travel encapsulated over an underlay port. */
+  addUdpWire(settings: UdpWireSettings): UdpWire {
+    const native = this.live('addUdpWire');
+    const { underlay } = settings;
+    if (underlay.underlayUdpPort === undefined) {
+      throw new SettingsError(`${underlay} is not an underlay port (add it with underlay: { udpPort })`, { ifname: underlay.ifname });
+    }
+    const wireId = requireInt('wireId', settings.wireId, 1, 2 ** 32 - 1);
+    const keepaliveMs = requireInt('keepaliveMs', settings.keepaliveMs ?? 100, 10, 60_000);
+    let info;
+    try {
+      info = native.addUdpWire({
+        wireId,
+        underlayPortId: underlay.id,
+        localMac: settings.localMac,
+        nextHopMac: settings.nextHopMac,
+        localIp: settings.localIp,
+        remoteIp: settings.remoteIp,
+        localPort: underlay.underlayUdpPort,
+        remotePort: requireInt('remotePort', settings.remotePort ?? DEFAULT_WIRE_UDP_PORT, 1, 65535),
+        underlayMtu: requireInt('underlayMtu', settings.underlayMtu, 68, 65535),
+        keepaliveMs,
+      });
+    } catch (e) {
+      throw portErrorFrom(e, { ifname: underlay.ifname, netns: underlay.netns });
+    }
+    const deadAfterMs = settings.deadAfterMs ?? 3 * keepaliveMs + 20;
+    const wire = new UdpWire(this, info.id, wireId, info.maxInnerFrame, deadAfterMs, `${settings.remoteIp}:${settings.remotePort ?? DEFAULT_WIRE_UDP_PORT}`);
+    this.wiresById.set(info.id, wire);
+    return wire;
+  }
+
+  wires(): UdpWire[] {
+    return [...this.wiresById.values()];
+  }
+
+  /** @internal WireOwner */
+  wireCounters(wire: UdpWire): PortCounters {
+    return this.board.portTotal(wire.id & 0xff);
+  }
+
+  /** @internal WireOwner; use wire.close(). */
+  removeWire(wire: UdpWire): void {
+    this.live('removeWire').removePort(wire.id);
+    this.wiresById.delete(wire.id);
   }
 
   ports(): Port[] {
@@ -205,6 +278,8 @@ export class Engine extends EventEmitter<EngineEvents> implements PortOwner {
       p.markRemoved();
       p.onClose?.();
     }
+    for (const w of this.wiresById.values()) w.markRemoved();
+    this.wiresById.clear();
     this.portsById.clear();
   }
 
@@ -228,7 +303,7 @@ export class Engine extends EventEmitter<EngineEvents> implements PortOwner {
   fdb(): FdbEntry[] {
     return this.live('fdb')
       .fdb()
-      .map((e) => ({ mac: e.mac, port: this.portsById.get(e.portId), ageMs: e.ageMs }));
+      .map((e) => ({ mac: e.mac, port: this.portsById.get(e.portId) ?? this.wiresById.get(e.portId), ageMs: e.ageMs }));
   }
 
   flushFdb(port?: Port): void {

@@ -32,6 +32,20 @@ export interface NativePortSettings {
   ringSize: number;
   busyPollBudget: number; // 0: off
   busyPollUsecs: number;
+  underlayUdpPort: number; // 0: a switch port
+}
+
+export interface NativeUdpWireSettings {
+  wireId: number;
+  underlayPortId: number;
+  localMac: string;
+  nextHopMac: string;
+  localIp: string;
+  remoteIp: string;
+  localPort: number;
+  remotePort: number;
+  underlayMtu: number;
+  keepaliveMs: number;
 }
 
 export interface NativePortInfo {
@@ -74,6 +88,7 @@ export interface NativeEvent {
 export interface NativeEngine {
   addPort(settings: NativePortSettings): NativePortInfo;
   removePort(id: number): void;
+  addUdpWire(settings: NativeUdpWireSettings): { id: number; maxInnerFrame: number };
   start(): void;
   stop(): void;
   close(): void;

@@ -24,6 +24,9 @@ export interface PortSettings {
   /** Preferred busy polling: the worker runs the device's receive NAPI itself (a recvfrom()
    * per poll) instead of softirq on whichever core raised it. Default off. */
   busyPoll?: BusyPollSettings | false;
+  /** Makes this the underlay of `udp` wires: only IPv4 UDP to udpPort (default 7471) is
+   * taken from the interface; everything else stays with the kernel. Not a switch port. */
+  underlay?: { udpPort?: number };
 }
 
 export interface BusyPollSettings {
@@ -63,6 +66,8 @@ export class Port {
     /** Whether the sockets run in zero-copy mode. */
     readonly zeroCopy: boolean,
     readonly queues: readonly QueueBinding[],
+    /** Set on an underlay port: the UDP port its wires use. */
+    readonly underlayUdpPort?: number,
   ) {}
 
   get closed(): boolean {

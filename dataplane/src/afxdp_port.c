@@ -257,7 +257,7 @@ int bn_afxdp_port__attach(struct bn_port *p, const char *bpf_obj, struct bn_erro
 	if (p->cfg.mode == BN_XDP_GENERIC && p->cfg.zero_copy == 1)
 		return bn_fail(e, EOPNOTSUPP, "bind",
 			       "zero-copy AF_XDP needs native XDP; %s was asked for generic mode", p->cfg.ifname);
-	return bn_xdp_prog__attach(&p->prog, bpf_obj, p->ifindex, p->cfg.ifname, p->cfg.mode, e);
+	return bn_xdp_prog__attach(&p->prog, bpf_obj, p->ifindex, p->cfg.ifname, p->cfg.mode, p->cfg.underlay_udp_port, e);
 }
 
 int bn_afxdp_queue__open(struct bn_port *p, struct bn_queue *q, uint32_t queue_id, int share_fd,
@@ -284,6 +284,7 @@ int bn_afxdp_queue__open(struct bn_port *p, struct bn_queue *q, uint32_t queue_i
 	q->ops = &bn_afxdp_queue_ops;
 	q->queue_id = queue_id;
 	q->busy_poll = p->cfg.busy_poll_budget != 0;
+	q->underlay = p->cfg.underlay_udp_port != 0;
 	q->fill_reserve = 4 * BN_BURST;
 	if ((rc = bn_xdp_prog__set_socket(&p->prog, queue_id, q->xsk.fd, e)) < 0) {
 		bn_xsk__close(&q->xsk);

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <arpa/inet.h>
 #include <poll.h>
 #include <string>
 #include <sys/eventfd.h>
@@ -67,6 +68,7 @@ public:
 		return DefineClass(env, "NativeEngine", {
 			InstanceMethod("addPort", &EngineWrap::AddPort),
 			InstanceMethod("removePort", &EngineWrap::RemovePort),
+			InstanceMethod("addUdpWire", &EngineWrap::AddUdpWire),
 			InstanceMethod("start", &EngineWrap::Start),
 			InstanceMethod("stop", &EngineWrap::Stop),
 			InstanceMethod("close", &EngineWrap::Close),
@@ -227,6 +229,7 @@ private:
 		cfg.ring_size = OptU32(s, "ringSize", 2048);
 		cfg.busy_poll_budget = OptU32(s, "busyPollBudget", 0);
 		cfg.busy_poll_usecs = OptU32(s, "busyPollUsecs", 20);
+		cfg.underlay_udp_port = htons((uint16_t)OptU32(s, "underlayUdpPort", 0));
 		bn_port_info pi;
 		bn_error e;
 		if (bn_engine__add_port(eng, &cfg, &pi, &e) < 0)
@@ -244,6 +247,52 @@ private:
 			qs.Set(i, q);
 		}
 		o.Set("queues", qs);
+		return o;
+	}
+
+	static void ParseMac(Napi::Env env, const std::string &text, uint8_t *out, const char *what)
+	{
+		unsigned b[6];
+		if (sscanf(text.c_str(), "%2x:%2x:%2x:%2x:%2x:%2x", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5]) != 6)
+			throw Napi::TypeError::New(env, std::string(what) + ": not a MAC address: '" + text + "'");
+		for (int i = 0; i < 6; i++)
+			out[i] = (uint8_t)b[i];
+	}
+
+	static uint32_t ParseIp(Napi::Env env, const std::string &text, const char *what)
+	{
+		in_addr a;
+		if (inet_pton(AF_INET, text.c_str(), &a) != 1)
+			throw Napi::TypeError::New(env, std::string(what) + ": not an IPv4 address: '" + text + "'");
+		return a.s_addr;
+	}
+
+	Napi::Value AddUdpWire(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		bn_engine *eng = Live(env);
+		if (info.Length() < 1 || !info[0].IsObject())
+			throw Napi::TypeError::New(env, "addUdpWire(settings): settings object required");
+		Napi::Object s = info[0].As<Napi::Object>();
+		bn_udp_wire_config cfg;
+		memset(&cfg, 0, sizeof(cfg));
+		cfg.wire_id = OptU32(s, "wireId", 0);
+		cfg.underlay_port = OptU32(s, "underlayPortId", 0);
+		ParseMac(env, OptStr(s, "localMac"), cfg.local_mac, "localMac");
+		ParseMac(env, OptStr(s, "nextHopMac"), cfg.next_hop_mac, "nextHopMac");
+		cfg.local_ip = ParseIp(env, OptStr(s, "localIp"), "localIp");
+		cfg.remote_ip = ParseIp(env, OptStr(s, "remoteIp"), "remoteIp");
+		cfg.local_port = htons((uint16_t)OptU32(s, "localPort", 0));
+		cfg.remote_port = htons((uint16_t)OptU32(s, "remotePort", 0));
+		cfg.underlay_mtu = OptU32(s, "underlayMtu", 1500);
+		cfg.keepalive_ms = OptU32(s, "keepaliveMs", 100);
+		uint32_t id = 0, max_inner = 0;
+		bn_error e;
+		if (bn_engine__add_udp_wire(eng, &cfg, &id, &max_inner, &e) < 0)
+			throw MakeError(env, e);
+		Napi::Object o = Napi::Object::New(env);
+		o.Set("id", Napi::Number::New(env, id));
+		o.Set("maxInnerFrame", Napi::Number::New(env, max_inner));
 		return o;
 	}
 

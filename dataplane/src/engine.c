@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,34 @@
 
 /* ---- tables ------------------------------------------------------------------ */
 
+static struct bn_port *port_by_id(struct bn_engine *eng, uint32_t id);
+
+static void map_wire(struct bn_wtable *t, uint32_t wire_id, uint32_t slot)
+{
+	uint32_t h = (wire_id * 2654435761u) >> 24;
+	for (uint32_t i = 0; i < BN_WIRE_MAP; i++) {
+		struct bn_wire_entry *e = &t->wires[(h + i) & (BN_WIRE_MAP - 1)];
+		if (!e->used) {
+			e->wire_id = wire_id;
+			e->slot = (uint16_t)slot;
+			e->used = 1;
+			return;
+		}
+	}
+}
+
+/* Where a port's frames leave from on worker w: its own queue there, else another worker's. */
+static void route_egress(struct bn_egress *eg, const struct bn_port *p, uint32_t w)
+{
+	for (uint32_t i = 0; i < p->n_queues; i++)
+		if (p->queues[i]->worker == w) {
+			eg->local = p->queues[i];
+			return;
+		}
+	if (p->n_queues)
+		eg->via_worker = p->queues[0]->worker;
+}
+
 static struct bn_wtable *build_table(struct bn_engine *eng, uint32_t w, uint64_t epoch)
 {
 	struct bn_wtable *t = calloc(1, sizeof(*t));
@@ -29,7 +58,20 @@ static struct bn_wtable *build_table(struct bn_engine *eng, uint32_t w, uint64_t
 		if (!p)
 			continue;
 		eg->port_id = p->id;
-		t->ports[t->n_ports++] = (uint8_t)s;
+		if (p->wire) {
+			struct bn_port *under = port_by_id(eng, p->wire->cfg.underlay_port);
+			eg->wire = p->wire;
+			if (under) {
+				route_egress(eg, under, w);
+				eg->underlay_row = bn_engine__port_row(&eng->cfg, under->id & 0xff, w);
+			}
+			map_wire(t, p->wire->cfg.wire_id, s);
+			t->ports[t->n_ports++] = (uint8_t)s;
+			continue;
+		}
+		/* An underlay carries wires; it is not a switch port and never floods. */
+		if (!p->cfg.underlay_udp_port)
+			t->ports[t->n_ports++] = (uint8_t)s;
 		for (uint32_t i = 0; i < p->n_queues; i++) {
 			struct bn_queue *q = p->queues[i];
 			if (q->worker == w) {
@@ -236,6 +278,8 @@ static void close_port(struct bn_engine *eng, struct bn_port *p)
 	if (!eng->running)
 		for (uint32_t w = 0; w < eng->cfg.n_workers; w++)
 			bn_pool__take_returned(&eng->workers[w].pool);
+	free(p->wire);
+	p->wire = NULL;
 }
 
 void bn_engine__destroy(struct bn_engine *eng)
@@ -385,6 +429,8 @@ err_free:
 
 static struct bn_port *port_by_id(struct bn_engine *eng, uint32_t id)
 {
+	if (id == 0)
+		return NULL;
 	struct bn_port *p = eng->ports[id & 0xff & (BN_MAX_PORTS - 1)];
 	return p && p->id == id ? p : NULL;
 }
@@ -394,6 +440,10 @@ int bn_engine__remove_port(struct bn_engine *eng, uint32_t port_id, struct bn_er
 	struct bn_port *p = port_by_id(eng, port_id);
 	if (!p)
 		return bn_fail(e, ENOENT, "remove_port", "no port with id %u (already removed?)", port_id);
+	for (uint32_t s = 0; s < BN_MAX_PORTS; s++)
+		if (eng->ports[s] && eng->ports[s]->wire && eng->ports[s]->wire->cfg.underlay_port == port_id)
+			return bn_fail(e, EBUSY, "remove_port", "%s carries wire %u: remove its wires first",
+				       p->cfg.ifname, eng->ports[s]->wire->cfg.wire_id);
 	eng->ports[port_id & 0xff] = NULL;
 	int rc = publish(eng, e);
 	if (rc < 0) {
@@ -404,6 +454,61 @@ int bn_engine__remove_port(struct bn_engine *eng, uint32_t port_id, struct bn_er
 	close_port(eng, p);
 	bn_fdb__flush(&eng->fdb, port_id & 0xff);
 	free(p);
+	return 0;
+}
+
+static uint32_t take_slot(struct bn_engine *eng, uint32_t *id)
+{
+	uint32_t slot;
+	for (slot = 0; slot < BN_MAX_PORTS && eng->ports[slot]; slot++)
+		;
+	if (slot == BN_MAX_PORTS)
+		return slot;
+	uint32_t gen = ++eng->generation[slot] & 0xffffff;
+	if (gen == 0)
+		gen = ++eng->generation[slot] & 0xffffff;
+	*id = slot | gen << 8;
+	return slot;
+}
+
+int bn_engine__add_udp_wire(struct bn_engine *eng, const struct bn_udp_wire_config *cfg, uint32_t *id,
+			    uint32_t *max_inner, struct bn_error *e)
+{
+	struct bn_port *under = port_by_id(eng, cfg->underlay_port);
+	if (!under || !under->cfg.underlay_udp_port)
+		return bn_fail(e, EINVAL, "add_wire", "port %u is not an underlay port", cfg->underlay_port);
+	for (uint32_t s = 0; s < BN_MAX_PORTS; s++)
+		if (eng->ports[s] && eng->ports[s]->wire && eng->ports[s]->wire->cfg.wire_id == cfg->wire_id)
+			return bn_fail(e, EEXIST, "add_wire", "wire id %u is already in use", cfg->wire_id);
+	if (cfg->underlay_mtu <= BN_UDP_OVERHEAD + 14)
+		return bn_fail(e, EINVAL, "add_wire", "underlay MTU %u leaves no room for a frame", cfg->underlay_mtu);
+	uint32_t port_id = 0, slot = take_slot(eng, &port_id);
+	if (slot == BN_MAX_PORTS)
+		return bn_fail(e, ENOSPC, "add_wire", "the engine already has %d ports and wires", BN_MAX_PORTS);
+	struct bn_port *p = calloc(1, sizeof(*p));
+	struct bn_udp_wire *wire = aligned_alloc(BN_CACHELINE, sizeof(*wire));
+	if (!p || !wire) {
+		free(p);
+		free(wire);
+		return bn_fail(e, ENOMEM, "add_wire", "out of memory");
+	}
+	bn_udp_wire__init(wire, cfg);
+	p->id = port_id;
+	p->wire = wire;
+	snprintf(p->cfg.ifname, sizeof(p->cfg.ifname), "wire%u", cfg->wire_id);
+	p->cfg.netns[0] = '\0';
+	for (uint32_t i = 0; i < eng->cfg.n_workers; i++)
+		memset(bn_engine__port_row(&eng->cfg, slot, i), 0, BN_PORT_ROW * sizeof(uint64_t));
+	eng->ports[slot] = p;
+	int rc = publish(eng, e);
+	if (rc < 0) {
+		eng->ports[slot] = NULL;
+		free(wire);
+		free(p);
+		return rc;
+	}
+	*id = port_id;
+	*max_inner = wire->max_inner;
 	return 0;
 }
 

@@ -70,6 +70,11 @@ void bn_engine__stop(struct bn_engine *eng);
 int bn_engine__add_port(struct bn_engine *eng, const struct bn_port_config *cfg, struct bn_port_info *info,
 			struct bn_error *e);
 int bn_engine__remove_port(struct bn_engine *eng, uint32_t port_id, struct bn_error *e);
+/* A udp wire is a port of the switch without queues of its own: it sends through its
+ * underlay port (encapsulated) and receives what that port decapsulates for its wire id.
+ * Removed with bn_engine__remove_port. */
+int bn_engine__add_udp_wire(struct bn_engine *eng, const struct bn_udp_wire_config *cfg, uint32_t *id,
+			    uint32_t *max_inner, struct bn_error *e);
 int bn_engine__audit(struct bn_engine *eng, struct bn_frame_audit *per_worker, struct bn_error *e);
 uint32_t bn_engine__fdb_dump(struct bn_engine *eng, struct bn_fdb_entry *out, uint32_t max);
 void bn_engine__fdb_flush(struct bn_engine *eng, uint32_t port_id);

@@ -67,48 +67,191 @@ static void flood(struct bn_worker *w, const struct bn_wtable *t, uint32_t in_sl
 	bn_l2__queue_out(w, (uint32_t)last, p->addr, p->len);
 }
 
+struct rx_tally {
+	uint64_t packets, bytes, malformed, hairpin;
+};
+
+/* Learn, look up and queue one received frame coming in on port in_port. */
+static inline void switch_one(struct bn_worker *w, const struct bn_wtable *t, uint32_t in_port, struct bn_pkt *p,
+			      struct rx_tally *tally)
+{
+	const uint32_t max_len = w->pool.frame_size - BN_COPY_HEADROOM;
+	if (bn_unlikely(p->len < ETH_HLEN_MIN || p->len > max_len)) {
+		tally->malformed++;
+		bn_pool__free(&w->pool, p->addr);
+		return;
+	}
+	tally->packets++;
+	tally->bytes += p->len;
+	const uint8_t *eth = bn_pool__data(&w->pool, p->addr);
+	const uint8_t *dst = eth, *src = eth + 6;
+	if (!(src[0] & 1)) {
+		int learned = bn_fdb__learn(&w->engine->fdb, src, in_port, w->now_ns);
+		if (learned > 0)
+			bn_count(w->counters, BN_WC_fdb_learned, 1);
+		else if (learned < 0)
+			bn_count(w->counters, BN_WC_fdb_full, 1);
+	}
+	uint32_t to;
+	if (!(dst[0] & 1) && bn_fdb__lookup(&w->engine->fdb, dst, w->now_ns, &to) &&
+	    t->egress[slot_of(to)].port_id == to) {
+		if (bn_unlikely(to == in_port)) {
+			tally->hairpin++;
+			bn_pool__free(&w->pool, p->addr);
+		} else {
+			bn_l2__queue_out(w, slot_of(to), p->addr, p->len);
+		}
+		return;
+	}
+	flood(w, t, slot_of(in_port), p);
+}
+
+static void count_rx(uint64_t *row, const struct rx_tally *tally)
+{
+	bn_count(row, BN_PC_rx_packets, tally->packets);
+	bn_count(row, BN_PC_rx_bytes, tally->bytes);
+	if (tally->malformed)
+		bn_count(row, BN_PC_drop_malformed, tally->malformed);
+	if (tally->hairpin)
+		bn_count(row, BN_PC_drop_hairpin, tally->hairpin);
+}
+
 void bn_l2__process(struct bn_worker *w, const struct bn_wtable *t, struct bn_queue *in, uint32_t n)
 {
-	struct bn_fdb *fdb = &w->engine->fdb;
-	uint32_t in_slot = slot_of(in->port);
-	uint64_t bytes = 0, malformed = 0, hairpin = 0;
-	const uint32_t max_len = w->pool.frame_size - BN_COPY_HEADROOM;
+	struct rx_tally tally = {0};
+	for (uint32_t i = 0; i < n; i++)
+		switch_one(w, t, in->port, &w->rx[i], &tally);
+	count_rx(in->counters, &tally);
+}
+
+static const struct bn_wire_entry *find_wire(const struct bn_wtable *t, uint32_t wire_id)
+{
+	uint32_t h = (wire_id * 2654435761u) >> 24;
+	for (uint32_t i = 0; i < BN_WIRE_MAP; i++) {
+		const struct bn_wire_entry *e = &t->wires[(h + i) & (BN_WIRE_MAP - 1)];
+		if (!e->used)
+			return NULL;
+		if (e->wire_id == wire_id)
+			return e;
+	}
+	return NULL;
+}
+
+void bn_l2__from_underlay(struct bn_worker *w, const struct bn_wtable *t, struct bn_queue *in, uint32_t n)
+{
+	uint64_t *under = in->counters;
+	uint64_t bytes = 0, malformed = 0, bad_version = 0, unknown = 0, wrong_peer = 0;
 	for (uint32_t i = 0; i < n; i++) {
 		struct bn_pkt *p = &w->rx[i];
-		if (bn_unlikely(p->len < ETH_HLEN_MIN || p->len > max_len)) {
-			malformed++;
+		bytes += p->len;
+		struct bn_decap d;
+		enum bn_decap_result r = bn_udp_wire__parse(bn_pool__data(&w->pool, p->addr), p->len, &d);
+		const struct bn_wire_entry *we = r == BN_DECAP_OK ? find_wire(t, d.wire_id) : NULL;
+		const struct bn_egress *eg = we ? &t->egress[we->slot] : NULL;
+		if (bn_unlikely(!eg || eg->wire->cfg.remote_ip != d.src_ip)) {
+			if (r == BN_DECAP_BAD_VERSION)
+				bad_version++;
+			else if (r != BN_DECAP_OK)
+				malformed++;
+			else if (!eg)
+				unknown++;
+			else
+				wrong_peer++;
 			bn_pool__free(&w->pool, p->addr);
 			continue;
 		}
-		bytes += p->len;
-		const uint8_t *eth = bn_pool__data(&w->pool, p->addr);
-		const uint8_t *dst = eth, *src = eth + 6;
-		if (!(src[0] & 1)) {
-			int learned = bn_fdb__learn(fdb, src, in->port, w->now_ns);
-			if (learned > 0)
-				bn_count(w->counters, BN_WC_fdb_learned, 1);
-			else if (learned < 0)
-				bn_count(w->counters, BN_WC_fdb_full, 1);
-		}
-		uint32_t to;
-		if (!(dst[0] & 1) && bn_fdb__lookup(fdb, dst, w->now_ns, &to) &&
-		    t->egress[slot_of(to)].port_id == to) {
-			if (bn_unlikely(to == in->port)) {
-				hairpin++;
-				bn_pool__free(&w->pool, p->addr);
-			} else {
-				bn_l2__queue_out(w, slot_of(to), p->addr, p->len);
-			}
+		struct bn_udp_wire *wire = eg->wire;
+		uint64_t *row = bn_engine__port_row(&w->engine->cfg, we->slot, w->index);
+		__atomic_store_n(&wire->last_rx_ns, w->now_ns, __ATOMIC_RELAXED);
+		bn_gauge(row, BN_PC_peer_last_rx_ns, w->now_ns);
+		if (d.type != BN_WIRE_DATA) {
+			if (d.type == BN_WIRE_KEEPALIVE)
+				bn_count(row, BN_PC_keepalive_rx, 1);
+			bn_pool__free(&w->pool, p->addr);
 			continue;
 		}
-		flood(w, t, in_slot, p);
+		/* One worker receives a wire (its source port pins it to one underlay queue). */
+		if (bn_likely(d.seq == wire->rx_next)) {
+			wire->rx_next++;
+		} else if (d.seq > wire->rx_next) {
+			bn_count(row, BN_PC_wire_seq_gaps, d.seq - wire->rx_next);
+			wire->rx_next = d.seq + 1;
+		} else {
+			bn_count(row, BN_PC_wire_seq_late, 1);
+		}
+		p->addr += BN_UDP_ENCAP_LEN;
+		p->len = d.inner_len;
+		struct rx_tally tally = {0};
+		switch_one(w, t, eg->port_id, p, &tally);
+		count_rx(row, &tally);
 	}
-	bn_count(in->counters, BN_PC_rx_packets, n - malformed);
-	bn_count(in->counters, BN_PC_rx_bytes, bytes);
+	bn_count(under, BN_PC_rx_packets, n);
+	bn_count(under, BN_PC_rx_bytes, bytes);
 	if (malformed)
-		bn_count(in->counters, BN_PC_drop_malformed, malformed);
-	if (hairpin)
-		bn_count(in->counters, BN_PC_drop_hairpin, hairpin);
+		bn_count(under, BN_PC_drop_malformed, malformed);
+	if (bad_version)
+		bn_count(under, BN_PC_drop_bad_version, bad_version);
+	if (unknown)
+		bn_count(under, BN_PC_drop_unknown_wire, unknown);
+	if (wrong_peer)
+		bn_count(under, BN_PC_drop_wire_peer, wrong_peer);
+}
+
+/* Encapsulates a batch bound for a wire in place (outer headers in the frames' headroom);
+ * frames too large for the wire are dropped and counted. Returns the frames kept. */
+static uint32_t encap_batch(struct bn_worker *w, const struct bn_egress *eg, struct bn_batch *b, uint64_t *row)
+{
+	struct bn_udp_wire *wire = eg->wire;
+	uint32_t kept = 0, too_big = 0;
+	uint64_t seq = __atomic_fetch_add(&wire->tx_seq, b->n, __ATOMIC_RELAXED);
+	for (uint32_t i = 0; i < b->n; i++) {
+		struct bn_pkt p = b->pkts[i];
+		if (bn_unlikely(p.len > wire->max_inner || (p.addr & (w->pool.frame_size - 1)) < BN_UDP_ENCAP_LEN)) {
+			too_big++;
+			bn_pool__free(&w->pool, p.addr);
+			continue;
+		}
+		p.addr -= BN_UDP_ENCAP_LEN;
+		bn_udp_wire__encap(wire, bn_pool__data(&w->pool, p.addr), p.len, BN_WIRE_DATA, seq + kept);
+		p.len += BN_UDP_ENCAP_LEN;
+		b->pkts[kept++] = p;
+	}
+	/* Sequence numbers reserved for dropped frames are given back when nothing raced us,
+	 * so the receiver does not count our own MTU drops as underlay loss. */
+	if (too_big) {
+		uint64_t expect = seq + b->n;
+		__atomic_compare_exchange_n(&wire->tx_seq, &expect, seq + kept, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+		bn_count(row, BN_PC_drop_mtu, too_big);
+	}
+	__atomic_store_n(&wire->last_tx_ns, w->now_ns, __ATOMIC_RELAXED);
+	b->n = kept;
+	return kept;
+}
+
+void bn_l2__keepalives(struct bn_worker *w, const struct bn_wtable *t)
+{
+	for (uint32_t i = 0; i < t->n_ports; i++) {
+		uint32_t slot = t->ports[i];
+		const struct bn_egress *eg = &t->egress[slot];
+		if (!eg->wire || !eg->local || eg->local->failed)
+			continue;
+		struct bn_udp_wire *wire = eg->wire;
+		uint64_t period = (uint64_t)wire->cfg.keepalive_ms * 1000000ULL;
+		if (w->now_ns - __atomic_load_n(&wire->last_tx_ns, __ATOMIC_RELAXED) < period)
+			continue;
+		uint64_t base;
+		if (!bn_pool__alloc(&w->pool, &base))
+			continue;
+		struct bn_pkt p = {.addr = base + BN_COPY_HEADROOM, .len = BN_UDP_ENCAP_LEN};
+		bn_udp_wire__encap(wire, bn_pool__data(&w->pool, p.addr), 0, BN_WIRE_KEEPALIVE,
+				   __atomic_load_n(&wire->tx_seq, __ATOMIC_RELAXED));
+		if (eg->local->ops->tx_burst(eg->local, &p, 1) == 1) {
+			bn_count(bn_engine__port_row(&w->engine->cfg, slot, w->index), BN_PC_keepalive_tx, 1);
+			__atomic_store_n(&wire->last_tx_ns, w->now_ns, __ATOMIC_RELAXED);
+		} else {
+			bn_pool__free(&w->pool, p.addr);
+		}
+	}
 }
 
 static void handoff_out(struct bn_worker *w, const struct bn_egress *eg, struct bn_batch *b, uint64_t *row)
@@ -142,13 +285,21 @@ void bn_l2__flush(struct bn_worker *w, const struct bn_wtable *t)
 		const struct bn_egress *eg = &t->egress[slot];
 		uint64_t *row = bn_engine__port_row(&w->engine->cfg, slot, w->index);
 		uint32_t sent = 0;
+		if (eg->wire && eg->local && !eg->local->failed && encap_batch(w, eg, b, row) == 0) {
+			w->out[slot].n = 0;
+			continue;
+		}
 		if (eg->local && !eg->local->failed) {
 			sent = eg->local->ops->tx_burst(eg->local, b->pkts, b->n);
 			uint64_t bytes = 0;
 			for (uint32_t i = 0; i < sent; i++)
 				bytes += b->pkts[i].len;
 			bn_count(row, BN_PC_tx_packets, sent);
-			bn_count(row, BN_PC_tx_bytes, bytes);
+			bn_count(row, BN_PC_tx_bytes, eg->wire ? bytes - (uint64_t)sent * BN_UDP_ENCAP_LEN : bytes);
+			if (eg->wire) {
+				bn_count(eg->underlay_row, BN_PC_tx_packets, sent);
+				bn_count(eg->underlay_row, BN_PC_tx_bytes, bytes);
+			}
 			if (sent < b->n)
 				bn_count(row, BN_PC_drop_tx_ring_full, b->n - sent);
 		} else if (eg->via_worker >= 0 && eg->port_id) {

@@ -7,6 +7,7 @@
 #include "pool.h"
 #include "afxdp_socket.h"
 #include "xdp_prog.h"
+#include "wire_udp.h"
 
 struct bn_pkt {
 	uint64_t addr;     /* offset in the worker's pool */
@@ -47,6 +48,7 @@ struct bn_queue {
 	uint32_t fill_reserve;        /* frames the pool keeps back from the fill ring */
 	int tx_errno;                 /* last fatal sendto() error, reported by housekeep */
 	uint32_t busy_poll;           /* drive the receive NAPI with recvfrom() */
+	uint32_t underlay;            /* frames are wire traffic to decapsulate, not switch */
 	uint32_t quiet_polls;         /* polls in a row that received nothing */
 	uint64_t last_stats_ns;
 	/* cold */
@@ -63,6 +65,7 @@ struct bn_port_config {
 	uint32_t ring_size;
 	uint32_t busy_poll_budget;    /* 0: off */
 	uint32_t busy_poll_usecs;
+	uint16_t underlay_udp_port;   /* network order; 0: a switch port, else the wires' underlay */
 };
 
 struct bn_port {
@@ -74,6 +77,7 @@ struct bn_port {
 	struct bn_xdp_prog prog;
 	uint32_t n_queues;
 	struct bn_queue *queues[BN_MAX_QUEUES];
+	struct bn_udp_wire *wire;     /* a wire port: no queues, sends through its underlay port */
 };
 
 extern const struct bn_queue_ops bn_afxdp_queue_ops;

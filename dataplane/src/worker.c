@@ -13,7 +13,8 @@
 #include "events.h"
 #include "worker.h"
 
-#define BN_HOUSEKEEP_NS (100ULL * 1000 * 1000)
+/* Also the keepalive granularity of wires. */
+#define BN_HOUSEKEEP_NS (20ULL * 1000 * 1000)
 #define BN_PAUSE_DRAIN_NS (200ULL * 1000 * 1000)
 
 static inline void cpu_relax(void)
@@ -144,7 +145,10 @@ void *bn_worker__run(void *arg)
 			uint32_t n = q->ops->rx_burst(q, w->rx, BN_BURST);
 			if (n) {
 				bn_count(w->counters, BN_WC_bursts, 1);
-				bn_l2__process(w, t, q, n);
+				if (bn_unlikely(q->underlay))
+					bn_l2__from_underlay(w, t, q, n);
+				else
+					bn_l2__process(w, t, q, n);
 				bn_l2__flush(w, t);
 				moved += n;
 			}
@@ -155,6 +159,8 @@ void *bn_worker__run(void *arg)
 
 		if (bn_unlikely(w->now_ns >= next_housekeep)) {
 			housekeep(w, t);
+			bn_l2__keepalives(w, t);
+			bn_l2__flush(w, t);
 			next_housekeep = w->now_ns + BN_HOUSEKEEP_NS;
 		}
 		if (moved) {

@@ -12,9 +12,19 @@
 enum bn_idle_policy { BN_IDLE_BUSY = 0, BN_IDLE_BACKOFF = 1 };
 
 struct bn_egress {
-	struct bn_queue *local;      /* transmit queue of this port on this worker, if any */
+	struct bn_queue *local;      /* transmit queue of this port (a wire: of its underlay) on this worker */
 	int32_t via_worker;          /* else the worker that owns one; -1 when none */
 	uint32_t port_id;            /* 0 when the slot is empty */
+	struct bn_udp_wire *wire;    /* a wire port: encapsulate before transmitting */
+	uint64_t *underlay_row;      /* a wire port: its underlay's counters on this worker */
+};
+
+#define BN_WIRE_MAP 256          /* wire id -> port slot, open addressing */
+
+struct bn_wire_entry {
+	uint32_t wire_id;
+	uint16_t slot;
+	uint16_t used;
 };
 
 struct bn_wtable {
@@ -24,6 +34,7 @@ struct bn_wtable {
 	uint32_t n_ports;
 	uint8_t ports[BN_MAX_PORTS];            /* active slots, the flood list */
 	struct bn_egress egress[BN_MAX_PORTS];  /* by port slot */
+	struct bn_wire_entry wires[BN_WIRE_MAP];
 };
 
 struct bn_batch {
@@ -66,6 +77,10 @@ void bn_worker__wake(struct bn_worker *w);
 
 /* l2switch.c: the forwarding decision for one received burst, and the transmit flush. */
 void bn_l2__process(struct bn_worker *w, const struct bn_wtable *t, struct bn_queue *in, uint32_t n);
+/* A burst from an underlay port: decapsulate, then switch each frame in from its wire. */
+void bn_l2__from_underlay(struct bn_worker *w, const struct bn_wtable *t, struct bn_queue *in, uint32_t n);
+/* Housekeeping: keepalives on idle wires this worker can transmit on. */
+void bn_l2__keepalives(struct bn_worker *w, const struct bn_wtable *t);
 void bn_l2__queue_out(struct bn_worker *w, uint32_t slot, uint64_t addr, uint32_t len);
 void bn_l2__flush(struct bn_worker *w, const struct bn_wtable *t);
 uint32_t bn_l2__handoff_in(struct bn_worker *w, const struct bn_wtable *t);

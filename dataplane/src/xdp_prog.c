@@ -63,7 +63,7 @@ static int attach_mode(struct bn_xdp_prog *p, const char *ifname, enum bn_xdp_mo
 }
 
 int bn_xdp_prog__attach(struct bn_xdp_prog *p, const char *obj_path, int ifindex, const char *ifname,
-			enum bn_xdp_mode mode, struct bn_error *e)
+			enum bn_xdp_mode mode, uint16_t udp_port_be, struct bn_error *e)
 {
 	int rc;
 	memset(p, 0, sizeof(*p));
@@ -96,6 +96,14 @@ int bn_xdp_prog__attach(struct bn_xdp_prog *p, const char *obj_path, int ifindex
 	}
 	p->prog_fd = bpf_program__fd(prog);
 	p->xsks_map_fd = bpf_map__fd(map);
+	/* The filter is set before attaching: an underlay port never hands the kernel's own
+	 * traffic to the socket, not even for an instant. */
+	struct bpf_map *filter = bpf_object__find_map_by_name(p->obj, "banana_filter");
+	uint32_t zero = 0, port = udp_port_be;
+	if (!filter || bpf_map_update_elem(bpf_map__fd(filter), &zero, &port, BPF_ANY) < 0) {
+		rc = bn_fail(e, filter ? errno : ENOENT, "bpf_load", "cannot set the underlay filter of %s", ifname);
+		goto err_close_obj;
+	}
 
 	if (mode == BN_XDP_AUTO) {
 		struct bn_error native_err;
