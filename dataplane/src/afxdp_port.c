@@ -197,7 +197,13 @@ static void afxdp_for_each_frame(struct bn_queue *q, void (*visit)(void *, uint6
 	visit_addrs(&q->xsk.comp, visit, ctx, BN_IN_COMP);
 }
 
+static int afxdp_wait_fd(struct bn_queue *q)
+{
+	return q->xsk.fd;
+}
+
 const struct bn_queue_ops bn_afxdp_queue_ops = {
+	.wait_fd = afxdp_wait_fd,
 	.rx_burst = afxdp_rx_burst,
 	.tx_burst = afxdp_tx_burst,
 	.service = afxdp_service,

@@ -28,6 +28,8 @@ struct bn_queue_ops {
 	int (*housekeep)(struct bn_queue *q);
 	/* Transmit everything queued and wait (bounded) for completions; 0 when all came back. */
 	int (*drain)(struct bn_queue *q, uint64_t timeout_ns);
+	/* A file descriptor that polls readable when frames are waiting, for idle sleeps. */
+	int (*wait_fd)(struct bn_queue *q);
 	/* Calls visit for every frame the queue's rings hold (fill, rx, tx, completion). */
 	void (*for_each_frame)(struct bn_queue *q, void (*visit)(void *ctx, uint64_t addr, int where), void *ctx);
 };

@@ -2,6 +2,7 @@
  * switch it, transmit, service the rings; sleep only as the idle policy allows. */
 #include <errno.h>
 #include <poll.h>
+#include <sys/prctl.h>
 #include <pthread.h>
 #include <unistd.h>
 #include <sched.h>
@@ -85,25 +86,31 @@ static int handoff_pending(const struct bn_worker *w)
 	return 0;
 }
 
-/* Sleeps on the wake eventfd, so another worker handing frames over (or the JS thread
- * publishing a table) ends the sleep at once instead of overflowing a ring. */
-static void backoff_sleep(struct bn_worker *w, uint32_t us)
+/* Sleeps until a frame arrives on one of the worker's queues, another worker hands frames
+ * over or the JS thread publishes a table (the wake eventfd), or the backoff time passes:
+ * an idle worker costs nothing and still answers within a wakeup. */
+static void backoff_sleep(struct bn_worker *w, const struct bn_wtable *t, uint32_t us)
 {
 	__atomic_store_n(&w->sleeping, 1, __ATOMIC_SEQ_CST);
 	/* Re-check after announcing the sleep: a producer that looked before the store
 	 * will not poke us, so its frames must be seen here. */
 	if (!handoff_pending(w)) {
-		struct pollfd pfd = {.fd = w->wake_fd, .events = POLLIN};
+		struct pollfd pfd[BN_MAX_WORKER_QUEUES + 1];
+		nfds_t n = 0;
+		pfd[n++] = (struct pollfd){.fd = w->wake_fd, .events = POLLIN};
+		for (uint32_t i = 0; i < t->n_queues; i++)
+			if (!t->queues[i]->failed)
+				pfd[n++] = (struct pollfd){.fd = t->queues[i]->ops->wait_fd(t->queues[i]), .events = POLLIN};
 		struct timespec ts = {0, (long)us * 1000};
-		if (ppoll(&pfd, 1, &ts, NULL) > 0) {
-			uint64_t n;
-			if (read(w->wake_fd, &n, sizeof(n)) < 0) { /* nothing to clear */ }
+		if (ppoll(pfd, n, &ts, NULL) > 0 && pfd[0].revents) {
+			uint64_t v;
+			if (read(w->wake_fd, &v, sizeof(v)) < 0) { /* nothing to clear */ }
 		}
 	}
 	__atomic_store_n(&w->sleeping, 0, __ATOMIC_RELAXED);
 }
 
-static void idle(struct bn_worker *w, uint32_t *empty, uint32_t *sleep_us)
+static void idle(struct bn_worker *w, const struct bn_wtable *t, uint32_t *empty, uint32_t *sleep_us)
 {
 	const struct bn_engine_config *cfg = &w->engine->cfg;
 	bn_count(w->counters, BN_WC_idle_loops, 1);
@@ -111,7 +118,7 @@ static void idle(struct bn_worker *w, uint32_t *empty, uint32_t *sleep_us)
 		cpu_relax();
 		return;
 	}
-	backoff_sleep(w, *sleep_us);
+	backoff_sleep(w, t, *sleep_us);
 	bn_count(w->counters, BN_WC_sleeps, 1);
 	if (*sleep_us < cfg->max_sleep_us)
 		*sleep_us = *sleep_us * 2 > cfg->max_sleep_us ? cfg->max_sleep_us : *sleep_us * 2;
@@ -123,6 +130,8 @@ void *bn_worker__run(void *arg)
 	char name[16];
 	snprintf(name, sizeof(name), "bn-worker%u", w->index);
 	pthread_setname_np(pthread_self(), name);
+	/* Backoff sleeps are short; the default 50 us of timer slack would dominate them. */
+	prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
 
 	const struct bn_wtable *t = NULL;
 	uint32_t empty = 0, sleep_us = 1;
@@ -167,7 +176,7 @@ void *bn_worker__run(void *arg)
 			empty = 0;
 			sleep_us = 1;
 		} else {
-			idle(w, &empty, &sleep_us);
+			idle(w, t, &empty, &sleep_us);
 		}
 	}
 	/* Leave nothing half-sent: a stopped engine must pass the frame audit. */

@@ -1,0 +1,197 @@
+/** `wire-udp`: a VM's traffic to a VM on another host over our `udp` wire, side by side with
+ * the kernel's VXLAN (a bridge and a vxlan device per host), in the same run: throughput at
+ * the far VM and round-trip latency (banana-traffic rtt against a reflector). */
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { Engine } from '../../dataplane/lib/index.js';
+import { nativeDir } from '../../dataplane/lib/paths.js';
+import { connectUdpWire } from '../../wires/udp/connect.js';
+import { readCounters, writeNetSysfs, cpuMask } from '../baselines/sys.js';
+import { rtt, startReflector, trafficBinary } from '../traffic/traffic.js';
+import { ratioOf, type BenchResult } from '../contract.js';
+import { round3, summarize } from '../stats.js';
+import { buildWireTopology, WIRE_BENCH, type WireTopology } from './wire-topology.js';
+
+export interface WireUdpSettings {
+  frameSizes: number[];
+  repetitions: number;
+  warmupMs: number;
+  durationMs: number;
+  rttProbes: number;
+  progress: (msg: string) => void;
+}
+
+export const WIRE_QUICK: Omit<WireUdpSettings, 'progress'> = { frameSizes: [64], repetitions: 1, warmupMs: 300, durationMs: 1000, rttProbes: 300 };
+export const WIRE_FULL: Omit<WireUdpSettings, 'progress'> = { frameSizes: [64, 1400], repetitions: 3, warmupMs: 500, durationMs: 2000, rttProbes: 2000 };
+
+type Measure = 'throughput' | 'latency';
+
+interface WirePath {
+  readonly name: string;
+  readonly description: string;
+  start(t: WireTopology, m: Measure): Promise<void>;
+  stop(t: WireTopology): Promise<void>;
+}
+
+class BananaWirePath implements WirePath {
+  readonly name = 'banana-udp';
+  readonly description =
+    'two banana engines (one per host), udp wire over the underlay veth; throughput: both workers on CPU 1 with ' +
+    'backoff idle (the generator has CPU 0); latency: busy-polling workers, not pinned';
+  private engines: Engine[] = [];
+
+  async start(t: WireTopology, m: Measure): Promise<void> {
+    // Two pinned busy pollers on one core would take turns by scheduler slices (ms): for
+    // throughput they share CPU 1 politely; for latency each gets a core of its own.
+    const settings =
+      m === 'throughput'
+        ? { cpus: [1], idle: { policy: 'backoff', spinLoops: 5000, maxSleepUs: 50 } as const }
+        : { idle: { policy: 'busy' } as const };
+    const a = new Engine(settings);
+    const b = new Engine(settings);
+    this.engines = [a, b];
+    a.addPort({ ifname: 'tapA', netns: t.hostA.name });
+    b.addPort({ ifname: 'tapB', netns: t.hostB.name });
+    const ua = a.addPort({ ifname: 'uA', netns: t.hostA.name, underlay: {} });
+    const ub = b.addPort({ ifname: 'uB', netns: t.hostB.name, underlay: {} });
+    await connectUdpWire({ engine: a, underlay: ua }, { engine: b, underlay: ub }, { wireId: 7 });
+    a.start();
+    b.start();
+  }
+
+  async stop(): Promise<void> {
+    for (const e of this.engines) e.close();
+    this.engines = [];
+    await Promise.resolve();
+  }
+}
+
+class VxlanPath implements WirePath {
+  readonly name = 'kernel-vxlan';
+  readonly description = 'Linux bridge + vxlan device per host (VNI 42, UDP 4789), RPS of tapB and uA to CPU 1';
+
+  async start(t: WireTopology): Promise<void> {
+    const u = WIRE_BENCH.underlay;
+    for (const [ns, tap, local, remote, dev] of [
+      [t.hostA, 'tapA', u.hostA, u.hostB, 'uA'],
+      [t.hostB, 'tapB', u.hostB, u.hostA, 'uB'],
+    ] as const) {
+      await ns.exec(['ip', 'link', 'add', 'vx0', 'type', 'vxlan', 'id', String(WIRE_BENCH.vni), 'local', local, 'remote', remote, 'dstport', '4789', 'dev', dev]);
+      await ns.exec(['ip', 'link', 'add', 'brw', 'type', 'bridge', 'stp_state', '0', 'forward_delay', '0']);
+      for (const port of ['vx0', tap]) await ns.exec(['ip', 'link', 'set', port, 'master', 'brw']);
+      for (const l of ['vx0', 'brw']) await ns.exec(['ip', 'link', 'set', l, 'up']);
+    }
+    for (const [ns, dev] of [[t.hostB.name, 'tapB'], [t.hostA.name, 'uA']] as const) {
+      await writeNetSysfs(this.name, ns, dev, 'queues/rx-0/rps_cpus', cpuMask(1));
+    }
+  }
+
+  async stop(t: WireTopology): Promise<void> {
+    for (const ns of [t.hostA, t.hostB]) {
+      await ns.exec(['ip', 'link', 'del', 'brw']).catch(() => undefined);
+      await ns.exec(['ip', 'link', 'del', 'vx0']).catch(() => undefined);
+    }
+    for (const [ns, dev] of [[t.hostB.name, 'tapB'], [t.hostA.name, 'uA']] as const) {
+      await writeNetSysfs(this.name, ns, dev, 'queues/rx-0/rps_cpus', '0').catch(() => undefined);
+    }
+  }
+}
+
+function flood(t: WireTopology, frameBytes: number, ms: number): Promise<void> {
+  const args = ['-c', '0', trafficBinary(), 'send', '--netns', t.vmB.name, '--ifname', 'eth0', '--src-mac', WIRE_BENCH.vmB.mac,
+    '--dst-mac', WIRE_BENCH.vmA.mac, '--size', String(frameBytes), '--duration-ms', String(ms), '--batch', '256', '--qdisc-bypass'];
+  const child = spawn('taskset', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`generator exited ${code}: ${err.trim()}`))));
+  });
+}
+
+async function throughput(t: WireTopology, s: WireUdpSettings, frameBytes: number): Promise<number> {
+  const gen = flood(t, frameBytes, s.warmupMs + s.durationMs + 300);
+  await new Promise((r) => setTimeout(r, s.warmupMs));
+  const c0 = await readCounters('wire-udp', t.vmA.name, 'eth0');
+  const t0 = process.hrtime.bigint();
+  await new Promise((r) => setTimeout(r, s.durationMs));
+  const c1 = await readCounters('wire-udp', t.vmA.name, 'eth0');
+  const t1 = process.hrtime.bigint();
+  await gen;
+  return (c1.rxPackets - c0.rxPackets) / (Number(t1 - t0) / 1e9) / 1e6;
+}
+
+async function roundTrip(t: WireTopology, s: WireUdpSettings): Promise<{ p50: number; p99: number; p999: number }> {
+  const reflector = await startReflector({ ifname: 'eth0', netns: t.vmA.name });
+  try {
+    const r = await rtt({ ifname: 'eth0', netns: t.vmB.name, srcMac: WIRE_BENCH.vmB.mac, dstMac: WIRE_BENCH.vmA.mac, count: s.rttProbes, warmup: 50, size: 64 });
+    return { p50: r.rttNs.p50 / 1000, p99: r.rttNs.p99 / 1000, p999: r.rttNs.p999 / 1000 };
+  } finally {
+    await reflector.stop();
+  }
+}
+
+export async function runWireUdp(s: WireUdpSettings): Promise<BenchResult[]> {
+  const t = await buildWireTopology();
+  try {
+    // The far VM drops in XDP so the stack's cost of each frame is not part of either path.
+    await t.vmA.exec(['ip', 'link', 'set', 'dev', 'eth0', 'xdpdrv', 'obj', join(nativeDir(), 'xdp_drop.bpf.o'), 'sec', 'xdp']);
+    const paths: WirePath[] = [new BananaWirePath(), new VxlanPath()];
+    const mpps = new Map<string, number[]>();
+    const lat = new Map<string, { p50: number[]; p99: number[]; p999: number[] }>();
+    for (let rep = 0; rep < s.repetitions; rep++) {
+      for (const p of paths) {
+        await p.start(t, 'throughput');
+        try {
+          for (const size of s.frameSizes) {
+            const v = await throughput(t, s, size);
+            mpps.set(`${p.name}@${size}`, [...(mpps.get(`${p.name}@${size}`) ?? []), v]);
+            s.progress(`[rep ${rep + 1}] ${p.name.padEnd(13)} ${String(size).padStart(5)} B  ${v.toFixed(3)} Mpps`);
+          }
+        } finally {
+          await p.stop(t);
+        }
+        // RTT needs the far VM to answer: the XDP drop comes off for it.
+        await t.vmA.exec(['ip', 'link', 'set', 'dev', 'eth0', 'xdpdrv', 'off']);
+        await p.start(t, 'latency');
+        try {
+          const r = await roundTrip(t, s);
+          const l = lat.get(p.name) ?? { p50: [], p99: [], p999: [] };
+          l.p50.push(r.p50);
+          l.p99.push(r.p99);
+          l.p999.push(r.p999);
+          lat.set(p.name, l);
+          s.progress(`[rep ${rep + 1}] ${p.name.padEnd(13)} rtt p50 ${r.p50.toFixed(1)} us  p99 ${r.p99.toFixed(1)} us`);
+        } finally {
+          await p.stop(t);
+          await t.vmA.exec(['ip', 'link', 'set', 'dev', 'eth0', 'xdpdrv', 'obj', join(nativeDir(), 'xdp_drop.bpf.o'), 'sec', 'xdp']);
+        }
+      }
+    }
+    const [ours, base] = paths as [WirePath, WirePath];
+    const results: BenchResult[] = [];
+    for (const size of s.frameSizes) {
+      const v = summarize(mpps.get(`${ours.name}@${size}`) ?? []);
+      const b = summarize(mpps.get(`${base.name}@${size}`) ?? []);
+      results.push({
+        scenario: 'wire-udp', frameBytes: size, metric: 'mpps', value: round3(v.median), unit: 'Mpps', baseline: base.name,
+        baselineValue: round3(b.median), ratio: ratioOf(v.median, b.median),
+        detail: { runs: v.runs.map(round3), baselineRuns: b.runs.map(round3), dut: ours.description, baselineDescription: base.description },
+      });
+    }
+    const lo = lat.get(ours.name);
+    const lb = lat.get(base.name);
+    for (const m of ['p50', 'p99', 'p999'] as const) {
+      const v = summarize(lo?.[m] ?? []);
+      const b = summarize(lb?.[m] ?? []);
+      results.push({
+        scenario: 'wire-udp', frameBytes: 64, metric: `rtt_${m}_us`, value: round3(v.median), unit: 'us', baseline: base.name,
+        baselineValue: round3(b.median), ratio: ratioOf(v.median, b.median),
+        detail: { runs: v.runs.map(round3), baselineRuns: b.runs.map(round3), dut: ours.description, baselineDescription: base.description },
+      });
+    }
+    return results;
+  } finally {
+    await t.bed.close();
+  }
+}
