@@ -106,7 +106,10 @@ describe.each(['native', 'generic'] as const)('switching between two VMs (%s XDP
     await send({ ifname: 'eth0', netns: topo.vm1.ns.name, srcMac: topo.vm1.mac, dstMac: topo.vm2.mac, flow: 11, count: 200000 });
     await send({ ifname: 'eth0', netns: topo.vm2.ns.name, srcMac: topo.vm2.mac, dstMac: 'ff:ff:ff:ff:ff:ff', flow: 11, count: 20000 });
     const audit = engine.auditFrames();
-    expect(audit.workers[0]?.missing).toBe(0);
+    if (!audit.ok) console.log('AUDIT', JSON.stringify(audit));
+    // Frames the kernel still holds after sending (a peer's backlog, a CPU's deferred-free
+    // list) are tracked by the engine; anything else missing would be a leak.
+    expect(audit.workers[0]?.missing).toBe(audit.workers[0]?.kernelTx);
     expect(audit.workers[0]?.duplicated).toBe(0);
     expect(audit.ok).toBe(true);
     expect(audit.workers[0]?.total).toBe(8192);

@@ -16,7 +16,9 @@ let skipped = 0;
 try {
   const r = JSON.parse(readFileSync(out, 'utf8'));
   passed = r.numPassedTests;
-  failed = r.numFailedTests + (r.numFailedTestSuites ?? 0);
+  // A file that failed to load has no failed tests of its own: count it once.
+  const brokenFiles = (r.testResults ?? []).filter((f) => f.status === 'failed' && !(f.assertionResults ?? []).some((a) => a.status === 'failed')).length;
+  failed = r.numFailedTests + brokenFiles;
   skipped = r.numPendingTests + r.numTodoTests;
 } catch {
   failed += 1; // no report at all: vitest itself failed

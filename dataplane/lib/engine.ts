@@ -283,7 +283,8 @@ export class Engine extends EventEmitter<EngineEvents> implements PortOwner, Wir
     this.portsById.clear();
   }
 
-  /** Checks that every frame is in exactly one place (free list, fill, rx, tx, completion).
+  /** Checks that every frame is in exactly one place (free list, fill, rx, tx, completion,
+   * or sent and held by the kernel until its completion, which the engine tracks per queue).
    * Pauses the workers for the duration of each walk (a few milliseconds). A frame the kernel
    * is moving from a fill ring to an rx ring at that instant is in neither, so a walk that
    * misses frames is repeated a few times: a real leak stays missing, traffic in flight does not. */
@@ -291,7 +292,7 @@ export class Engine extends EventEmitter<EngineEvents> implements PortOwner, Wir
     const native = this.live('auditFrames');
     let workers = native.audit();
     let tries = 1;
-    const clean = () => workers.every((w) => w.missing === 0 && w.duplicated === 0 && w.foreign === 0);
+    const clean = () => workers.every((w) => w.missing === w.kernelTx && w.duplicated === 0 && w.foreign === 0);
     while (!clean() && tries < attempts) {
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
       workers = native.audit();

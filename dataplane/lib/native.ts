@@ -65,6 +65,8 @@ export interface NativeFrameAudit {
   completion: number;
   returned: number;
   missing: number;
+  /** Of the missing: transmitted, completion not back yet (skbs the kernel still holds). */
+  kernelTx: number;
   duplicated: number;
   foreign: number;
 }

@@ -197,6 +197,12 @@ static void afxdp_for_each_frame(struct bn_queue *q, void (*visit)(void *, uint6
 	visit_addrs(&q->xsk.comp, visit, ctx, BN_IN_COMP);
 }
 
+static uint32_t afxdp_kernel_held(struct bn_queue *q)
+{
+	uint32_t visible = bn_xring_outstanding(&q->xsk.tx) + bn_xring_outstanding(&q->xsk.comp);
+	return q->tx_inflight > visible ? q->tx_inflight - visible : 0;
+}
+
 static int afxdp_wait_fd(struct bn_queue *q)
 {
 	return q->xsk.fd;
@@ -204,6 +210,7 @@ static int afxdp_wait_fd(struct bn_queue *q)
 
 const struct bn_queue_ops bn_afxdp_queue_ops = {
 	.wait_fd = afxdp_wait_fd,
+	.kernel_held = afxdp_kernel_held,
 	.rx_burst = afxdp_rx_burst,
 	.tx_burst = afxdp_tx_burst,
 	.service = afxdp_service,

@@ -128,7 +128,7 @@ int bn_xsk__open(struct bn_xsk *xsk, const struct bn_xsk_config *cfg, struct bn_
 		goto err_close;
 	if ((rc = set_ring_size(xsk->fd, XDP_UMEM_FILL_RING, cfg->ring_size, e, "fill")) < 0 ||
 	    (rc = set_ring_size(xsk->fd, XDP_UMEM_COMPLETION_RING, cfg->ring_size, e, "completion")) < 0 ||
-	    (rc = set_ring_size(xsk->fd, XDP_RX_RING, cfg->ring_size, e, "rx")) < 0 ||
+	    (rc = set_ring_size(xsk->fd, XDP_RX_RING, 2 * cfg->ring_size, e, "rx")) < 0 ||
 	    (rc = set_ring_size(xsk->fd, XDP_TX_RING, cfg->ring_size, e, "tx")) < 0)
 		goto err_close;
 
@@ -144,7 +144,7 @@ int bn_xsk__open(struct bn_xsk *xsk, const struct bn_xsk_config *cfg, struct bn_
 	if ((rc = map_ring(&xsk->comp, xsk->fd, cfg->ring_size, &off.cr, sizeof(uint64_t),
 			   XDP_UMEM_PGOFF_COMPLETION_RING, e, "completion")) < 0)
 		goto err_unmap_fill;
-	if ((rc = map_ring(&xsk->rx, xsk->fd, cfg->ring_size, &off.rx, sizeof(struct xdp_desc),
+	if ((rc = map_ring(&xsk->rx, xsk->fd, 2 * cfg->ring_size, &off.rx, sizeof(struct xdp_desc),
 			   XDP_PGOFF_RX_RING, e, "rx")) < 0)
 		goto err_unmap_comp;
 	if ((rc = map_ring(&xsk->tx, xsk->fd, cfg->ring_size, &off.tx, sizeof(struct xdp_desc),

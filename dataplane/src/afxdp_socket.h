@@ -9,7 +9,10 @@
 struct bn_xsk_config {
 	int ifindex;
 	uint32_t queue;
-	uint32_t ring_size;         /* power of two, used for all four rings */
+	/* Power of two: fill, tx and completion rings. The rx ring is twice as large, so it can
+	 * hold every frame of the fill ring and never overflows: a copy-mode receive that finds
+	 * it full parks the frame inside the kernel's pool, where no audit can see it. */
+	uint32_t ring_size;
 	void *umem_area;
 	uint64_t umem_len;
 	uint32_t frame_size;

@@ -342,6 +342,7 @@ private:
 			for (int p = 0; p < BN_IN__COUNT; p++)
 				o.Set(places[p], audits[w].placed[p]);
 			o.Set("missing", audits[w].missing);
+			o.Set("kernelTx", audits[w].kernel_tx);
 			o.Set("duplicated", audits[w].duplicated);
 			o.Set("foreign", audits[w].foreign);
 			out.Set(w, o);

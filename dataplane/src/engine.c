@@ -580,8 +580,11 @@ int bn_engine__audit(struct bn_engine *eng, struct bn_frame_audit *per_worker, s
 		for (uint32_t s = 0; s < BN_MAX_PORTS; s++) {
 			struct bn_port *p = eng->ports[s];
 			for (uint32_t i = 0; p && i < p->n_queues; i++)
-				if (p->queues[i]->worker == w)
-					p->queues[i]->ops->for_each_frame(p->queues[i], audit_visit, &c);
+				if (p->queues[i]->worker == w) {
+					struct bn_queue *q = p->queues[i];
+					q->ops->for_each_frame(q, audit_visit, &c);
+					a->kernel_tx += q->ops->kernel_held(q);
+				}
 		}
 		for (uint32_t i = 0; i < wk->pool.n_frames; i++)
 			if (!seen[i])

@@ -59,6 +59,7 @@ struct bn_frame_audit {
 	uint32_t total;
 	uint32_t placed[BN_IN__COUNT];
 	uint32_t missing;
+	uint32_t kernel_tx;             /* of the missing: sent, completion not yet back (skbs the kernel holds) */
 	uint32_t duplicated;
 	uint32_t foreign;               /* addresses outside the pool */
 };

@@ -28,6 +28,9 @@ struct bn_queue_ops {
 	int (*housekeep)(struct bn_queue *q);
 	/* Transmit everything queued and wait (bounded) for completions; 0 when all came back. */
 	int (*drain)(struct bn_queue *q, uint64_t timeout_ns);
+	/* Frames handed to the kernel for transmission whose completion has not come back:
+	 * skbs still in flight or parked (a peer's backlog, a per-CPU deferred-free list). */
+	uint32_t (*kernel_held)(struct bn_queue *q);
 	/* A file descriptor that polls readable when frames are waiting, for idle sleeps. */
 	int (*wait_fd)(struct bn_queue *q);
 	/* Calls visit for every frame the queue's rings hold (fill, rx, tx, completion). */
