@@ -5,7 +5,8 @@ import { runBenchCommand } from '../../bench/cli.js';
 const USAGE = `usage: banana <command> [options]
 
 commands:
-  demo                         switch real traffic between three simulated VMs, with live counters
+  demo [local|wire]            real traffic through the engine, with live counters: three VMs on one
+                               host (local), then a VM using another host's NIC over a udp wire (wire)
   bench SCENARIO [--quick] [--json] [--out DIR]
                                run a benchmark scenario (forward) side by side with its baselines
 `;
@@ -14,8 +15,15 @@ export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   switch (cmd) {
     case 'demo': {
-      const { runLocalSwitchDemo } = await import('../demo/local-switch.js');
-      return (await runLocalSwitchDemo()) ? 0 : 1;
+      const which = rest[0] ?? 'all';
+      if (!['all', 'local', 'wire'].includes(which)) {
+        process.stderr.write(`banana demo: unknown demo '${which}' (local, wire)\n`);
+        return 2;
+      }
+      let ok = true;
+      if (which !== 'wire') ok = (await (await import('../demo/local-switch.js')).runLocalSwitchDemo()) && ok;
+      if (which !== 'local') ok = (await (await import('../demo/udp-wire.js')).runUdpWireDemo()) && ok;
+      return ok ? 0 : 1;
     }
     case 'bench':
       return runBenchCommand(rest);
