@@ -4,10 +4,9 @@
  * and the invariants. */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, readdirSync, statSync, watch as fsWatch, type FSWatcher } from 'node:fs';
-import { mkdir, stat, unlink } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { TEMP_PREFIX, listDir, readIfExists, readIfExistsSync, removeIfExistsSync, writeAtomicSync } from './atomic-file.js';
-import { EmbeddedLease, LEASE_ID, parseLeaseFile, type LeaseFile, type LeaseOwner } from './embedded-lease.js';
+import { EmbeddedLease, LEASE_ID, type LeaseFile, type LeaseOwner } from './embedded-lease.js';
 import { EmbeddedWatch } from './embedded-watch.js';
 import { RegistryError, ioError } from './errors.js';
 import { LogCursor, appendEntriesSync, type DeleteEntry, type SegmentSettings } from './event-log.js';
@@ -18,14 +17,14 @@ import {
   isValidName,
   validateEndpoint,
   validateHost,
-  validateStoredHost,
   type EndpointKind,
   type EndpointRecord,
   type HostInput,
   type HostRecord,
 } from './records.js';
 import type { DeleteCause, EndpointFilter, Lease, Registry, Watch, WatchListener, WatchOptions, WatchSelector } from './registry.js';
-import { RECORD_SUFFIX, StoreLayout, segmentsOf } from './store-layout.js';
+import { StoreFiles, type StoredFile } from './store-files.js';
+import { StoreLayout, segmentsOf } from './store-layout.js';
 import { selectorMatcher } from './watch-selector.js';
 
 export interface EmbeddedRegistrySettings {
@@ -57,18 +56,6 @@ const DEFAULTS = {
   segmentsKept: 4,
 } as const;
 
-/** A record file: the value plus what etcd would keep beside it. */
-interface StoredFile {
-  readonly key: string;
-  readonly value: unknown;
-  readonly createRevision: number;
-  readonly modRevision: number;
-  readonly lease?: string;
-}
-
-/** Temp files left by a writer that died between write and rename are removed after this. */
-const TEMP_MAX_AGE_MS = 60_000;
-
 function positive(field: string, v: number | undefined, fallback: number): number {
   const n = v ?? fallback;
   if (!Number.isInteger(n) || n < 1) throw new RegistryError('invalid', `${field} must be a positive integer, got ${String(v)}`, { field });
@@ -78,6 +65,7 @@ function positive(field: string, v: number | undefined, fallback: number): numbe
 export class EmbeddedRegistry implements Registry, LeaseOwner {
   readonly dir: string;
   private readonly layout: StoreLayout;
+  private readonly files: StoreFiles;
   private readonly lock: FileLock;
   private readonly log: SegmentSettings;
   private readonly pollIntervalMs: number;
@@ -107,6 +95,7 @@ export class EmbeddedRegistry implements Registry, LeaseOwner {
 
   private constructor(layout: StoreLayout, settings: EmbeddedRegistrySettings) {
     this.layout = layout;
+    this.files = new StoreFiles(layout);
     this.dir = layout.dir;
     this.lock = new FileLock(layout.lock, { timeoutMs: positive('lockTimeoutMs', settings.lockTimeoutMs, DEFAULTS.lockTimeoutMs) });
     this.log = {
@@ -140,11 +129,11 @@ export class EmbeddedRegistry implements Registry, LeaseOwner {
     return this.op(async () => {
       keyType(key);
       return this.lock.with(() => {
-        const old = this.readRecordSync(key);
+        const old = this.files.readRecordSync(key);
         if (old === undefined) return false;
         // A record whose lease expired is already gone for readers; removing it now is the
         // expiry the collector would have announced, so say so.
-        const visible = this.visibleSync(old);
+        const visible = this.files.visibleSync(old);
         this.removeLocked([{ key, prev: old.value, cause: visible ? 'delete' : 'lease-expired' }]);
         return visible;
       });
@@ -154,13 +143,13 @@ export class EmbeddedRegistry implements Registry, LeaseOwner {
   getHost(name: string): Promise<HostRecord | undefined> {
     return this.op(async () => {
       if (!isValidName(name)) throw new RegistryError('invalid', `not a host name: ${JSON.stringify(name)}`, { field: 'name' });
-      const file = await this.readRecord(hostKey(name));
-      return file !== undefined && (await this.visible(file)) ? this.hostOf(file) : undefined;
+      const file = await this.files.readRecord(hostKey(name));
+      return file !== undefined && (await this.files.visible(file)) ? this.files.hostOf(file) : undefined;
     });
   }
 
   listHosts(): Promise<HostRecord[]> {
-    return this.op(async () => (await this.readVisible(HOSTS_PREFIX)).map((f) => this.hostOf(f)));
+    return this.op(async () => (await this.files.readVisible(HOSTS_PREFIX)).map((f) => this.files.hostOf(f)));
   }
 
   getEndpoint(id: string): Promise<EndpointRecord | undefined> {
@@ -169,8 +158,8 @@ export class EmbeddedRegistry implements Registry, LeaseOwner {
       if (segments.length < 2 || !segments.every(isValidName)) {
         throw new RegistryError('invalid', `not an endpoint id: ${JSON.stringify(id)}`, { field: 'id' });
       }
-      const file = await this.readRecord(endpointKey(id));
-      return file !== undefined && (await this.visible(file)) ? this.endpointOf(file) : undefined;
+      const file = await this.files.readRecord(endpointKey(id));
+      return file !== undefined && (await this.files.visible(file)) ? this.files.endpointOf(file) : undefined;
     });
   }
 
@@ -183,13 +172,13 @@ export class EmbeddedRegistry implements Registry, LeaseOwner {
         throw new RegistryError('invalid', `filter.kind must be corm or spike, got ${JSON.stringify(filter.kind)}`, { field: 'kind' });
       }
       const prefix = filter.host !== undefined ? `${ENDPOINTS_PREFIX}${filter.host}/` : ENDPOINTS_PREFIX;
-      const all = (await this.readVisible(prefix)).map((f) => this.endpointOf(f));
+      const all = (await this.files.readVisible(prefix)).map((f) => this.files.endpointOf(f));
       return filter.kind === undefined ? all : all.filter((e) => e.kind === filter.kind);
     });
   }
 
   revision(): Promise<number> {
-    return this.op(() => this.readRev());
+    return this.op(() => this.files.readRev());
   }
 
   // ---- leases ---------------------------------------------------------------------------
@@ -201,7 +190,7 @@ export class EmbeddedRegistry implements Registry, LeaseOwner {
       }
       const id = randomBytes(8).toString('hex');
       const file: LeaseFile = { id, ttlMs, expiresAt: Date.now() + ttlMs, pid: process.pid, keys: [] };
-      writeAtomicSync(this.layout.leaseFile(id), JSON.stringify(file) + '\n');
+      this.files.writeLeaseSync(file);
       return new EmbeddedLease(id, ttlMs, this);
     });
   }
@@ -212,11 +201,11 @@ export class EmbeddedRegistry implements Registry, LeaseOwner {
       this.checkLeaseId(id);
       // Under the lock, so a renewal cannot revive a lease the collector is deleting.
       await this.lock.with(() => {
-        const lease = this.readLeaseSync(id);
+        const lease = this.files.readLeaseSync(id);
         if (lease === undefined || lease.expiresAt <= Date.now()) {
           throw new RegistryError('lease-not-found', 'lease expired or was revoked; grant a new one and put its records again', { lease: id });
         }
-        this.writeLease({ ...lease, ttlMs, expiresAt: Date.now() + ttlMs });
+        this.files.writeLeaseSync({ ...lease, ttlMs, expiresAt: Date.now() + ttlMs });
       });
     });
   }
@@ -226,7 +215,7 @@ export class EmbeddedRegistry implements Registry, LeaseOwner {
     return this.op(async () => {
       this.checkLeaseId(id);
       await this.lock.with(() => {
-        const lease = this.readLeaseSync(id);
+        const lease = this.files.readLeaseSync(id);
         if (lease === undefined) return;
         this.dropLeasesLocked([lease], lease.expiresAt <= Date.now() ? 'lease-expired' : 'lease-revoked');
       });
@@ -281,21 +270,21 @@ export class EmbeddedRegistry implements Registry, LeaseOwner {
   private async put(key: string, value: HostRecord | EndpointRecord, lease: Lease | undefined): Promise<number> {
     if (lease !== undefined) this.checkLeaseId(lease.id);
     return this.lock.with(() => {
-      const l = lease !== undefined ? this.readLeaseSync(lease.id) : undefined;
+      const l = lease !== undefined ? this.files.readLeaseSync(lease.id) : undefined;
       if (lease !== undefined && (l === undefined || l.expiresAt <= Date.now())) {
         throw new RegistryError('lease-not-found', 'cannot attach a record to an expired or revoked lease', { key, lease: lease.id });
       }
-      const old = this.readRecordSync(key);
-      const rev = this.readRevSync() + 1;
+      const old = this.files.readRecordSync(key);
+      const rev = this.files.readRevSync() + 1;
       const leased = lease !== undefined ? { lease: lease.id } : {};
-      const createRevision = old !== undefined && this.visibleSync(old) ? old.createRevision : rev;
+      const createRevision = old !== undefined && this.files.visibleSync(old) ? old.createRevision : rev;
       const file: StoredFile = { key, value, createRevision, modRevision: rev, ...leased };
       // Counter first: a writer that dies half-way leaves a gap in revisions, never a reuse.
-      writeAtomicSync(this.layout.rev, `${rev}\n`);
+      this.files.writeRevSync(rev);
       // The lease learns the key before the record exists, so no crash leaves a leased record
       // its lease does not know about (and that expiry would therefore never delete).
-      if (l !== undefined && !l.keys.includes(key)) this.writeLease({ ...l, keys: [...l.keys, key] });
-      writeAtomicSync(this.layout.recordFile(key), JSON.stringify(file) + '\n');
+      if (l !== undefined && !l.keys.includes(key)) this.files.writeLeaseSync({ ...l, keys: [...l.keys, key] });
+      this.files.writeRecordSync(file);
       appendEntriesSync(this.layout, this.log, [{ rev, type: 'put', key, value, ...leased }]);
       return rev;
     });
@@ -304,11 +293,11 @@ export class EmbeddedRegistry implements Registry, LeaseOwner {
   /** Deletes records with one revision each. Only inside the lock's critical section. */
   private removeLocked(removals: readonly { key: string; prev: unknown; cause: DeleteCause }[]): void {
     if (removals.length === 0) return;
-    const base = this.readRevSync();
-    writeAtomicSync(this.layout.rev, `${base + removals.length}\n`);
+    const base = this.files.readRevSync();
+    this.files.writeRevSync(base + removals.length);
     const entries: DeleteEntry[] = [];
     for (const [i, r] of removals.entries()) {
-      removeIfExistsSync(this.layout.recordFile(r.key));
+      this.files.removeRecordSync(r.key);
       entries.push({ rev: base + 1 + i, type: 'delete', key: r.key, cause: r.cause, prev: r.prev });
     }
     appendEntriesSync(this.layout, this.log, entries);
@@ -321,12 +310,12 @@ export class EmbeddedRegistry implements Registry, LeaseOwner {
     const removals: { key: string; prev: unknown; cause: DeleteCause }[] = [];
     for (const lease of leases) {
       for (const key of lease.keys) {
-        const file = this.readRecordSync(key);
+        const file = this.files.readRecordSync(key);
         if (file?.lease === lease.id) removals.push({ key, prev: file.value, cause });
       }
     }
     this.removeLocked(removals);
-    for (const lease of leases) removeIfExistsSync(this.layout.leaseFile(lease.id));
+    for (const lease of leases) this.files.removeLeaseSync(lease.id);
   }
 
   /** The collector: expired leases lose their records (with delete events), and temp files of
@@ -337,15 +326,15 @@ export class EmbeddedRegistry implements Registry, LeaseOwner {
     try {
       await this.op(async () => {
         const now = Date.now();
-        const expired = (await this.readLeases()).filter((l) => l.expiresAt <= now).map((l) => l.id);
+        const expired = (await this.files.readLeases()).filter((l) => l.expiresAt <= now).map((l) => l.id);
         if (expired.length > 0) {
           await this.lock.with(() => {
             // Re-read under the lock: another registry may have collected them meanwhile.
-            const still = expired.map((id) => this.readLeaseSync(id)).filter((l): l is LeaseFile => l !== undefined && l.expiresAt <= Date.now());
+            const still = expired.map((id) => this.files.readLeaseSync(id)).filter((l): l is LeaseFile => l !== undefined && l.expiresAt <= Date.now());
             this.dropLeasesLocked(still, 'lease-expired');
           });
         }
-        await this.removeOldTemps([this.layout.dir, this.layout.records, this.layout.leases]);
+        await this.files.removeOldTemps();
       });
     } catch (e) {
       if (!(e instanceof RegistryError && (e.reason === 'closed' || e.reason === 'lock-timeout'))) process.emitWarning(e as Error);
@@ -354,144 +343,9 @@ export class EmbeddedRegistry implements Registry, LeaseOwner {
     }
   }
 
-  private async removeOldTemps(dirs: readonly string[]): Promise<void> {
-    for (const dir of dirs) {
-      for (const name of await listDir(dir)) {
-        if (!name.startsWith(TEMP_PREFIX)) continue;
-        const path = join(dir, name);
-        const age = await stat(path).then((s) => Date.now() - s.mtimeMs, () => 0);
-        if (age > TEMP_MAX_AGE_MS) await unlink(path).catch(() => undefined);
-      }
-    }
-  }
-
   private checkLeaseId(id: string): void {
     if (typeof id !== 'string' || !LEASE_ID.test(id)) {
       throw new RegistryError('invalid', `not a lease of this registry: ${JSON.stringify(id)}`, { field: 'lease', lease: String(id) });
-    }
-  }
-
-  private async readRev(): Promise<number> {
-    return this.parseRev(await readIfExists(this.layout.rev));
-  }
-
-  private readRevSync(): number {
-    return this.parseRev(readIfExistsSync(this.layout.rev));
-  }
-
-  private parseRev(text: string | undefined): number {
-    if (text === undefined) return 0;
-    const rev = Number(text.trim());
-    if (!Number.isSafeInteger(rev) || rev < 0) throw new RegistryError('corrupt', `revision counter holds ${JSON.stringify(text)}`, { path: this.layout.rev });
-    return rev;
-  }
-
-  private async readLease(id: string): Promise<LeaseFile | undefined> {
-    const text = await readIfExists(this.layout.leaseFile(id));
-    return text === undefined ? undefined : parseLeaseFile(text);
-  }
-
-  private readLeaseSync(id: string): LeaseFile | undefined {
-    const text = readIfExistsSync(this.layout.leaseFile(id));
-    return text === undefined ? undefined : parseLeaseFile(text);
-  }
-
-  private writeLease(lease: LeaseFile): void {
-    writeAtomicSync(this.layout.leaseFile(lease.id), JSON.stringify(lease) + '\n');
-  }
-
-  private async readLeases(): Promise<LeaseFile[]> {
-    const names = (await listDir(this.layout.leases)).filter((n) => n.endsWith(RECORD_SUFFIX) && !n.startsWith('.'));
-    const leases = await Promise.all(names.map((n) => this.readLease(n.slice(0, -RECORD_SUFFIX.length))));
-    return leases.filter((l): l is LeaseFile => l !== undefined);
-  }
-
-  /** A record is visible unless its lease has expired, whether or not it was collected yet. */
-  private async visible(file: StoredFile, cache?: Map<string, boolean>): Promise<boolean> {
-    if (file.lease === undefined) return true;
-    let live = cache?.get(file.lease);
-    if (live === undefined) {
-      const lease = await this.readLease(file.lease);
-      live = lease !== undefined && lease.expiresAt > Date.now();
-      cache?.set(file.lease, live);
-    }
-    return live;
-  }
-
-  private visibleSync(file: StoredFile): boolean {
-    if (file.lease === undefined) return true;
-    const lease = this.readLeaseSync(file.lease);
-    return lease !== undefined && lease.expiresAt > Date.now();
-  }
-
-  private readRecordSync(key: string): StoredFile | undefined {
-    const path = this.layout.recordFile(key);
-    const text = readIfExistsSync(path);
-    return text === undefined ? undefined : this.parseStored(path, text);
-  }
-
-  private async readRecord(key: string): Promise<StoredFile | undefined> {
-    const path = this.layout.recordFile(key);
-    const text = await readIfExists(path);
-    return text === undefined ? undefined : this.parseStored(path, text);
-  }
-
-  /** Every record file whose key starts with prefix, ordered by key. */
-  private async readAll(prefix: string): Promise<StoredFile[]> {
-    const filePrefix = this.layout.recordFilePrefix(prefix);
-    const names = (await listDir(this.layout.records)).filter((n) => n.startsWith(filePrefix) && n.endsWith(RECORD_SUFFIX) && !n.startsWith('.'));
-    const files = await Promise.all(
-      names.map(async (n) => {
-        const path = join(this.layout.records, n);
-        const text = await readIfExists(path);
-        return text === undefined ? undefined : this.parseStored(path, text);
-      }),
-    );
-    return files.filter((f): f is StoredFile => f !== undefined).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-  }
-
-  private async readVisible(prefix: string): Promise<StoredFile[]> {
-    const cache = new Map<string, boolean>();
-    const files = await this.readAll(prefix);
-    const keep = await Promise.all(files.map((f) => this.visible(f, cache)));
-    return files.filter((_, i) => keep[i]);
-  }
-
-  private parseStored(path: string, text: string): StoredFile {
-    let raw: Partial<StoredFile> | undefined;
-    try {
-      raw = JSON.parse(text) as Partial<StoredFile>;
-    } catch {
-      raw = undefined;
-    }
-    if (
-      raw === undefined ||
-      typeof raw.key !== 'string' ||
-      typeof raw.modRevision !== 'number' ||
-      typeof raw.createRevision !== 'number' ||
-      (raw.lease !== undefined && typeof raw.lease !== 'string') ||
-      this.layout.recordFile(raw.key) !== path
-    ) {
-      throw new RegistryError('corrupt', 'record file is not one the registry wrote', { path });
-    }
-    return raw as StoredFile;
-  }
-
-  private hostOf(file: StoredFile): HostRecord {
-    return this.typed(file, validateStoredHost);
-  }
-
-  private endpointOf(file: StoredFile): EndpointRecord {
-    return this.typed(file, validateEndpoint);
-  }
-
-  private typed<T>(file: StoredFile, validate: (raw: unknown) => T): T {
-    try {
-      return validate(file.value);
-    } catch (e) {
-      const field = e instanceof RegistryError ? e.field : undefined;
-      const detail = e instanceof RegistryError ? e.detail : String(e);
-      throw new RegistryError('corrupt', `stored record fails validation: ${detail}`, { key: file.key, field, path: this.layout.recordFile(file.key) }, { cause: e });
     }
   }
 
@@ -515,7 +369,7 @@ export class EmbeddedRegistry implements Registry, LeaseOwner {
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
       }
-      return new LogCursor(this.layout, this.parseRev(text) + 1, at);
+      return new LogCursor(this.layout, this.files.parseRev(text) + 1, at);
     } catch (e) {
       throw ioError('start watch', e, { path: this.layout.events });
     }

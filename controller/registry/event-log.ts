@@ -2,8 +2,7 @@
  * split into segments named by their first revision. Writers append under the store lock;
  * watchers tail it with a LogCursor. It is what lets a watch in another process see every
  * change once, in order, including deletes (which leave no file to notice). */
-import { appendFileSync, readdirSync, statSync, unlinkSync } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+import { appendFileSync, close, open, openSync, read, readdirSync, statSync, unlinkSync } from 'node:fs';
 import { listDir } from './atomic-file.js';
 import { RegistryError, ioError } from './errors.js';
 import type { DeleteCause } from './registry.js';
@@ -58,14 +57,23 @@ export function appendEntriesSync(layout: StoreLayout, settings: SegmentSettings
 const NEWLINE = 0x0a;
 const CHUNK = 64 * 1024;
 
+// The cursor works on raw fds rather than FileHandles because its first segment is opened
+// synchronously (see the constructor), and a FileHandle can only be opened asynchronously.
+const openFd = (path: string): Promise<number> => new Promise((res, rej) => open(path, 'r', (e, fd) => (e ? rej(e) : res(fd))));
+const readAt = (fd: number, buf: Buffer, pos: number): Promise<number> =>
+  new Promise((res, rej) => read(fd, buf, 0, buf.length, pos, (e, n) => (e ? rej(e) : res(n))));
+const closeFd = (fd: number): Promise<void> => new Promise((res) => close(fd, () => res()));
+
 /** Reads the log from a revision on. Keeps its segment open, so a segment compacted away
  * while the cursor is inside it can still be read to its end (unlinked files stay readable). */
 export class LogCursor {
   private segment: number | undefined;
-  private file: FileHandle | undefined;
+  private fd: number | undefined;
   private offset = 0;
   private partial: Buffer = Buffer.alloc(0);
   private chunk: Buffer | undefined;
+  private pendingError: unknown;
+  private closing: Promise<void> | undefined;
   private closed = false;
 
   /** `at`: where in the log revision `nextRev` will be (a position taken when the watch
@@ -78,33 +86,61 @@ export class LogCursor {
     if (at) {
       this.segment = at.segment;
       this.offset = at.offset;
+      // Opened now, not at the first read: the segment may be compacted before that read, and
+      // a new watch must not lose its starting point to a burst of writes.
+      try {
+        this.fd = openSync(layout.segmentFile(at.segment), 'r');
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      }
     }
   }
 
   /** Entries committed since the last call, in revision order. */
   async read(): Promise<LogEntry[]> {
+    if (this.pendingError) throw this.pendingError;
     const out: LogEntry[] = [];
+    try {
+      await this.readInto(out);
+    } catch (e) {
+      // The cursor has moved past what is in `out`: deliver it, fail on the next read.
+      if (out.length === 0) throw e;
+      this.pendingError = e;
+    }
+    return out;
+  }
+
+  private async readInto(out: LogEntry[]): Promise<void> {
     while (!this.closed) {
       // List before reading: if a newer segment exists now, nobody appends to ours any more,
       // so reading ours to its end finishes it.
       const segments = segmentsOf(await listDir(this.layout.events));
-      if (this.segment === undefined && !this.seek(segments)) return out;
+      if (this.segment === undefined && !this.seek(segments)) return;
       const segment = this.segment as number;
-      if (this.file === undefined) this.file = await this.openSegment(segment);
+      this.fd ??= await this.openSegment(segment);
       await this.readToEnd(out);
       const next = segments.find((s) => s > segment);
-      if (next === undefined) return out;
+      if (next === undefined) return;
+      // Segments between ours and the next kept one were compacted while we read ours: fail
+      // rather than skip silently (read() still hands over what we have).
+      if (next > this.nextRev) {
+        throw new RegistryError('compacted', `events from revision ${this.nextRev} to ${next - 1} were compacted while the watch read an older segment`, {
+          revision: this.nextRev,
+          path: this.layout.events,
+        });
+      }
       await this.closeFile();
       this.segment = next;
       this.offset = 0;
       this.partial = Buffer.alloc(0);
     }
-    return out;
   }
 
-  async close(): Promise<void> {
+  /** Idempotent; every caller's promise resolves once the file is really closed. */
+  close(): Promise<void> {
     this.closed = true;
-    await this.closeFile();
+    this.closing ??= this.closeFile();
+    return this.closing;
   }
 
   private seek(segments: readonly number[]): boolean {
@@ -121,10 +157,10 @@ export class LogCursor {
     return true;
   }
 
-  private async openSegment(segment: number): Promise<FileHandle> {
+  private async openSegment(segment: number): Promise<number> {
     const path = this.layout.segmentFile(segment);
     try {
-      return await open(path, 'r');
+      return await openFd(path);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
         throw new RegistryError('compacted', `event segment ${segment} was compacted before the watch read it`, { revision: this.nextRev, path });
@@ -134,10 +170,15 @@ export class LogCursor {
   }
 
   private async readToEnd(out: LogEntry[]): Promise<void> {
-    const file = this.file as FileHandle;
+    const fd = this.fd as number;
     for (;;) {
       const buf = (this.chunk ??= Buffer.allocUnsafe(CHUNK));
-      const { bytesRead } = await file.read(buf, 0, CHUNK, this.offset);
+      let bytesRead: number;
+      try {
+        bytesRead = await readAt(fd, buf, this.offset);
+      } catch (e) {
+        throw ioError('read event segment', e, { path: this.layout.segmentFile(this.segment ?? 0) });
+      }
       if (bytesRead === 0) return;
       this.offset += bytesRead;
       let data = Buffer.concat([this.partial, buf.subarray(0, bytesRead)]);
@@ -173,8 +214,8 @@ export class LogCursor {
   }
 
   private async closeFile(): Promise<void> {
-    const file = this.file;
-    this.file = undefined;
-    await file?.close().catch(() => undefined);
+    const fd = this.fd;
+    this.fd = undefined;
+    if (fd !== undefined) await closeFd(fd);
   }
 }

@@ -66,7 +66,7 @@ export interface Registry {
   putHost(rec: HostInput, lease?: Lease): Promise<number>;
   putEndpoint(rec: EndpointRecord, lease?: Lease): Promise<number>;
   /** Deletes one key (`hosts/<name>` or `endpoints/<id>`, see keys.ts); false if it was not
-   * there. Deleting a host does not delete its endpoints. */
+   * there (or its lease had already expired). Deleting a host does not delete its endpoints. */
   delete(key: string): Promise<boolean>;
   getHost(name: string): Promise<HostRecord | undefined>;
   /** All hosts, ordered by name. */
