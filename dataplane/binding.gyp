@@ -17,6 +17,11 @@
   },
   "targets": [
     {
+      "target_name": "udp-pingpong",
+      "type": "executable",
+      "sources": ["../bench/baselines/udp_pingpong.c"]
+    },
+    {
       "target_name": "xsk_redirect_bpf",
       "type": "none",
       "actions": [{

@@ -28,7 +28,9 @@ export async function buildWireTopology(): Promise<WireTopology> {
     { ns: hostA, name: 'uA', mtu: u.mtu, addresses: [`${u.hostA}/24`] },
     { ns: hostB, name: 'uB', mtu: u.mtu, addresses: [`${u.hostB}/24`] },
   );
-  await bed.createVeth({ ns: vmA, name: 'eth0', mac: WIRE_BENCH.vmA.mac, addresses: [`${WIRE_BENCH.vmA.ip}/24`] }, { ns: hostA, name: 'tapA' });
-  await bed.createVeth({ ns: vmB, name: 'eth0', mac: WIRE_BENCH.vmB.mac, addresses: [`${WIRE_BENCH.vmB.ip}/24`] }, { ns: hostB, name: 'tapB' });
+  // The VMs compute their checksums: AF_XDP carries no checksum-offload metadata, so a
+  // CHECKSUM_PARTIAL frame would arrive at the far VM with a wrong UDP/TCP checksum.
+  await bed.createVeth({ ns: vmA, name: 'eth0', mac: WIRE_BENCH.vmA.mac, addresses: [`${WIRE_BENCH.vmA.ip}/24`], txChecksum: false }, { ns: hostA, name: 'tapA' });
+  await bed.createVeth({ ns: vmB, name: 'eth0', mac: WIRE_BENCH.vmB.mac, addresses: [`${WIRE_BENCH.vmB.ip}/24`], txChecksum: false }, { ns: hostB, name: 'tapB' });
   return { bed, vmA, vmB, hostA, hostB };
 }

@@ -121,6 +121,38 @@ async function throughput(t: WireTopology, s: WireUdpSettings, frameBytes: numbe
   return (c1.rxPackets - c0.rxPackets) / (Number(t1 - t0) / 1e9) / 1e6;
 }
 
+/** Kernel UDP sockets between the two VMs over the same path: what an application would see. */
+interface PingPongEnds {
+  client: string;
+  server: string;
+  serverIp: string;
+}
+
+async function udpPingPong(t: WireTopology, s: WireUdpSettings, ends?: PingPongEnds): Promise<{ p50: number; p99: number; p999: number }> {
+  const e = ends ?? { client: t.vmB.name, server: t.vmA.name, serverIp: WIRE_BENCH.vmA.ip };
+  const bin = join(nativeDir(), 'udp-pingpong');
+  const server = spawn(bin, ['server', '--netns', e.server, '--bind', e.serverIp, '--port', '7600'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.stderr.on('data', (d: Buffer) => (d.toString().includes('ready') ? resolve() : undefined));
+      server.on('exit', (code) => reject(new Error(`udp-pingpong server exited ${code}`)));
+    });
+    const out = await new Promise<string>((resolve, reject) => {
+      const c = spawn(bin, ['client', '--netns', e.client, '--server', e.serverIp, '--port', '7600', '--count', String(s.rttProbes)]);
+      // Each lost probe costs the client a 1 s receive timeout: never let a broken path hang the run.
+      const guard = setTimeout(() => c.kill(), 60_000);
+      c.on('exit', () => clearTimeout(guard));
+      let o = '';
+      c.stdout.on('data', (d: Buffer) => (o += d.toString()));
+      c.on('exit', (code) => (code === 0 ? resolve(o) : reject(new Error(`udp-pingpong client exited ${code}`))));
+    });
+    const r = JSON.parse(out) as { rttNs: { p50: number; p99: number; p999: number } };
+    return { p50: r.rttNs.p50 / 1000, p99: r.rttNs.p99 / 1000, p999: r.rttNs.p999 / 1000 };
+  } finally {
+    server.kill();
+  }
+}
+
 async function roundTrip(t: WireTopology, s: WireUdpSettings): Promise<{ p50: number; p99: number; p999: number }> {
   const reflector = await startReflector({ ifname: 'eth0', netns: t.vmA.name });
   try {
@@ -179,6 +211,32 @@ export async function runWireUdp(s: WireUdpSettings): Promise<BenchResult[]> {
         detail: { runs: v.runs.map(round3), baselineRuns: b.runs.map(round3), dut: ours.description, baselineDescription: base.description },
       });
     }
+    // The application's view: UDP sockets in the two VMs over our wire, and over VXLAN.
+    const udp = new Map<string, { p50: number[]; p99: number[]; p999: number[] }>();
+    for (let rep = 0; rep < s.repetitions; rep++) {
+      for (const p of paths) {
+        await t.vmA.exec(['ip', 'link', 'set', 'dev', 'eth0', 'xdpdrv', 'off']).catch(() => undefined);
+        await p.start(t, 'latency');
+        try {
+          const r = await udpPingPong(t, s);
+          const l = udp.get(p.name) ?? { p50: [], p99: [], p999: [] };
+          l.p50.push(r.p50);
+          l.p99.push(r.p99);
+          l.p999.push(r.p999);
+          udp.set(p.name, l);
+          s.progress(`[rep ${rep + 1}] ${p.name.padEnd(13)} udp socket ping-pong p50 ${r.p50.toFixed(1)} us  p99 ${r.p99.toFixed(1)} us`);
+        } finally {
+          await p.stop(t);
+        }
+      }
+    }
+    // The floor: UDP sockets host to host on the bare underlay, no wire and no VM at all.
+    const bare: number[] = [];
+    for (let rep = 0; rep < s.repetitions; rep++) {
+      const r = await udpPingPong(t, s, { client: t.hostB.name, server: t.hostA.name, serverIp: WIRE_BENCH.underlay.hostA });
+      bare.push(r.p50);
+      s.progress(`[rep ${rep + 1}] underlay host-to-host udp socket ping-pong p50 ${r.p50.toFixed(1)} us`);
+    }
     const lo = lat.get(ours.name);
     const lb = lat.get(base.name);
     for (const m of ['p50', 'p99', 'p999'] as const) {
@@ -190,6 +248,21 @@ export async function runWireUdp(s: WireUdpSettings): Promise<BenchResult[]> {
         detail: { runs: v.runs.map(round3), baselineRuns: b.runs.map(round3), dut: ours.description, baselineDescription: base.description },
       });
     }
+    // Target of the issue: RTT p50 over our wire <= a kernel UDP ping-pong (here: over VXLAN,
+    // the path such an application would otherwise use between the two VMs).
+    const uo = summarize(udp.get(ours.name)?.p50 ?? []);
+    const ub = summarize(udp.get(base.name)?.p50 ?? []);
+    results.push({
+      scenario: 'wire-udp', frameBytes: 60, metric: 'rtt_p50_us', value: round3(uo.median), unit: 'us (UDP sockets in the VMs)',
+      baseline: 'kernel-udp-pingpong-over-vxlan', baselineValue: round3(ub.median), ratio: ratioOf(uo.median, ub.median),
+      detail: { runs: uo.runs.map(round3), baselineRuns: ub.runs.map(round3), dut: 'UDP sockets in vmB/vmA over the banana udp wire', baselineDescription: 'UDP sockets in vmB/vmA over kernel VXLAN' },
+    });
+    const floor = summarize(bare);
+    results.push({
+      scenario: 'wire-udp', frameBytes: 60, metric: 'rtt_p50_us', value: round3(uo.median), unit: 'us (UDP sockets in the VMs)',
+      baseline: 'kernel-udp-pingpong-host-to-host', baselineValue: round3(floor.median), ratio: ratioOf(uo.median, floor.median),
+      detail: { runs: uo.runs.map(round3), baselineRuns: floor.runs.map(round3), dut: 'UDP sockets in vmB/vmA over the banana udp wire', baselineDescription: 'UDP sockets in hostB/hostA on the underlay itself (no VM, no wire)' },
+    });
     return results;
   } finally {
     await t.bed.close();
