@@ -137,10 +137,29 @@ static const struct bn_wire_entry *find_wire(const struct bn_wtable *t, uint32_t
 	return NULL;
 }
 
+/* Frames of one burst usually come from one wire: their counters are added once per run
+ * of the same wire, not per frame. */
+struct wire_run {
+	uint32_t slot;
+	uint64_t *row;
+	struct rx_tally tally;
+};
+
+static void end_run(struct bn_worker *w, struct wire_run *r)
+{
+	if (!r->row)
+		return;
+	count_rx(r->row, &r->tally);
+	bn_gauge(r->row, BN_PC_peer_last_rx_ns, w->now_ns);
+	r->row = NULL;
+	r->tally = (struct rx_tally){0};
+}
+
 void bn_l2__from_underlay(struct bn_worker *w, const struct bn_wtable *t, struct bn_queue *in, uint32_t n)
 {
 	uint64_t *under = in->counters;
 	uint64_t bytes = 0, malformed = 0, bad_version = 0, unknown = 0, wrong_peer = 0;
+	struct wire_run run = {0};
 	for (uint32_t i = 0; i < n; i++) {
 		struct bn_pkt *p = &w->rx[i];
 		bytes += p->len;
@@ -161,12 +180,15 @@ void bn_l2__from_underlay(struct bn_worker *w, const struct bn_wtable *t, struct
 			continue;
 		}
 		struct bn_udp_wire *wire = eg->wire;
-		uint64_t *row = bn_engine__port_row(&w->engine->cfg, we->slot, w->index);
-		__atomic_store_n(&wire->last_rx_ns, w->now_ns, __ATOMIC_RELAXED);
-		bn_gauge(row, BN_PC_peer_last_rx_ns, w->now_ns);
+		if (run.slot != we->slot || !run.row) {
+			end_run(w, &run);
+			run.slot = we->slot;
+			run.row = bn_engine__port_row(&w->engine->cfg, we->slot, w->index);
+			__atomic_store_n(&wire->last_rx_ns, w->now_ns, __ATOMIC_RELAXED);
+		}
 		if (d.type != BN_WIRE_DATA) {
 			if (d.type == BN_WIRE_KEEPALIVE)
-				bn_count(row, BN_PC_keepalive_rx, 1);
+				bn_count(run.row, BN_PC_keepalive_rx, 1);
 			bn_pool__free(&w->pool, p->addr);
 			continue;
 		}
@@ -174,17 +196,16 @@ void bn_l2__from_underlay(struct bn_worker *w, const struct bn_wtable *t, struct
 		if (bn_likely(d.seq == wire->rx_next)) {
 			wire->rx_next++;
 		} else if (d.seq > wire->rx_next) {
-			bn_count(row, BN_PC_wire_seq_gaps, d.seq - wire->rx_next);
+			bn_count(run.row, BN_PC_wire_seq_gaps, d.seq - wire->rx_next);
 			wire->rx_next = d.seq + 1;
 		} else {
-			bn_count(row, BN_PC_wire_seq_late, 1);
+			bn_count(run.row, BN_PC_wire_seq_late, 1);
 		}
 		p->addr += BN_UDP_ENCAP_LEN;
 		p->len = d.inner_len;
-		struct rx_tally tally = {0};
-		switch_one(w, t, eg->port_id, p, &tally);
-		count_rx(row, &tally);
+		switch_one(w, t, eg->port_id, p, &run.tally);
 	}
+	end_run(w, &run);
 	bn_count(under, BN_PC_rx_packets, n);
 	bn_count(under, BN_PC_rx_bytes, bytes);
 	if (malformed)
