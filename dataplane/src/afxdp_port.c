@@ -4,6 +4,7 @@
 #include "counters.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <linux/ethtool.h>
 #include <linux/sockios.h>
 #include <net/if.h>
@@ -44,6 +45,7 @@ static void kick_tx(struct bn_queue *q)
 	q->tx_pending = 0;
 	if (!bn_xring_needs_wakeup(&q->xsk.tx))
 		return;
+	uint32_t before = bn_xring_outstanding(&q->xsk.tx);
 	for (int i = 0; i < BN_MAX_KICKS; i++) {
 		bn_count(q->counters, BN_PC_tx_wakeups, 1);
 		if (sendto(q->xsk.fd, NULL, 0, MSG_DONTWAIT, NULL, 0) < 0) {
@@ -54,8 +56,11 @@ static void kick_tx(struct bn_queue *q)
 			}
 		}
 		reclaim_completions(q);
-		if (bn_xring_outstanding(&q->xsk.tx) == 0)
+		uint32_t left = bn_xring_outstanding(&q->xsk.tx);
+		/* Empty: done. No progress (a congested link): try again next poll, not 128 times now. */
+		if (left == 0 || left == before)
 			return;
+		before = left;
 	}
 }
 
@@ -307,10 +312,24 @@ int bn_afxdp_queue__open(struct bn_port *p, struct bn_queue *q, uint32_t queue_i
 	return 0;
 }
 
-static void give_back(void *ctx, uint64_t addr, int where)
+struct give_back_ctx {
+	struct bn_pool *pool;
+	uint8_t *seen;      /* a frame can show in two rings while the kernel's indices lag */
+};
+
+static void give_back(void *arg, uint64_t addr, int where)
 {
+	struct give_back_ctx *c = arg;
 	(void)where;
-	bn_pool__give_back(ctx, addr);
+	if (addr >= c->pool->area_len)
+		return;
+	uint32_t idx = bn_pool__index(c->pool, addr);
+	if (c->seen) {
+		if (c->seen[idx])
+			return;
+		c->seen[idx] = 1;
+	}
+	bn_pool__give_back(c->pool, addr);
 }
 
 /* Like drain, but on the JS thread: completions stay in their ring (the pool's free stack
@@ -337,7 +356,9 @@ void bn_afxdp_queue__close(struct bn_port *p, struct bn_queue *q)
 	/* Receive paths that already looked up the socket finish within a softirq. */
 	const struct timespec grace = {0, 2 * 1000 * 1000};
 	nanosleep(&grace, NULL);
-	afxdp_for_each_frame(q, give_back, q->pool);
+	struct give_back_ctx ctx = {.pool = q->pool, .seen = calloc(q->pool->n_frames, 1)};
+	afxdp_for_each_frame(q, give_back, &ctx);
+	free(ctx.seen);
 	/* The ring mappings hold the socket open: it unbinds at unmap, not at close. */
 	bn_xsk__close(&q->xsk);
 	bn_xsk__unmap(&q->xsk);

@@ -394,12 +394,10 @@ int bn_engine__add_port(struct bn_engine *eng, const struct bn_port_config *cfg,
 	bn_netns__leave(&ns);
 	eng->next_worker = (eng->next_worker + p->n_queues) % eng->cfg.n_workers;
 	eng->ports[slot] = p;
-	if ((rc = publish(eng, e)) < 0) {
-		eng->ports[slot] = NULL;
-		close_port(eng, p);
-		free(p);
+	/* A failed publish may have reached some workers: the port stays registered (and is
+	 * closed with the engine) rather than freed under a worker that polls it. */
+	if ((rc = publish(eng, e)) < 0)
 		return rc;
-	}
 	info->id = p->id;
 	info->ifindex = p->ifindex;
 	info->mode = p->prog.mode;
@@ -501,12 +499,8 @@ int bn_engine__add_udp_wire(struct bn_engine *eng, const struct bn_udp_wire_conf
 		memset(bn_engine__port_row(&eng->cfg, slot, i), 0, BN_PORT_ROW * sizeof(uint64_t));
 	eng->ports[slot] = p;
 	int rc = publish(eng, e);
-	if (rc < 0) {
-		eng->ports[slot] = NULL;
-		free(wire);
-		free(p);
-		return rc;
-	}
+	if (rc < 0)
+		return rc;   /* as in add_port: registered, never freed under a worker */
 	*id = port_id;
 	*max_inner = wire->max_inner;
 	return 0;

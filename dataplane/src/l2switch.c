@@ -220,11 +220,13 @@ void bn_l2__from_underlay(struct bn_worker *w, const struct bn_wtable *t, struct
 
 /* Encapsulates a batch bound for a wire in place (outer headers in the frames' headroom);
  * frames too large for the wire are dropped and counted. Returns the frames kept. */
-static uint32_t encap_batch(struct bn_worker *w, const struct bn_egress *eg, struct bn_batch *b, uint64_t *row)
+static uint32_t encap_batch(struct bn_worker *w, const struct bn_egress *eg, struct bn_batch *b, uint64_t *row,
+			    uint64_t *first_seq)
 {
 	struct bn_udp_wire *wire = eg->wire;
 	uint32_t kept = 0, too_big = 0;
 	uint64_t seq = __atomic_fetch_add(&wire->tx_seq, b->n, __ATOMIC_RELAXED);
+	*first_seq = seq;
 	for (uint32_t i = 0; i < b->n; i++) {
 		struct bn_pkt p = b->pkts[i];
 		if (bn_unlikely(p.len > wire->max_inner || (p.addr & (w->pool.frame_size - 1)) < BN_UDP_ENCAP_LEN)) {
@@ -306,12 +308,20 @@ void bn_l2__flush(struct bn_worker *w, const struct bn_wtable *t)
 		const struct bn_egress *eg = &t->egress[slot];
 		uint64_t *row = bn_engine__port_row(&w->engine->cfg, slot, w->index);
 		uint32_t sent = 0;
-		if (eg->wire && eg->local && !eg->local->failed && encap_batch(w, eg, b, row) == 0) {
+		uint64_t first_seq = 0;
+		if (eg->wire && eg->local && !eg->local->failed && encap_batch(w, eg, b, row, &first_seq) == 0) {
 			w->out[slot].n = 0;
 			continue;
 		}
 		if (eg->local && !eg->local->failed) {
 			sent = eg->local->ops->tx_burst(eg->local, b->pkts, b->n);
+			if (eg->wire && sent < b->n) {
+				/* Numbers of frames the ring refused go back, when nothing raced us, so the
+				 * peer does not count our own tail drops as underlay loss. */
+				uint64_t expect = first_seq + b->n;
+				__atomic_compare_exchange_n(&eg->wire->tx_seq, &expect, first_seq + sent, 0, __ATOMIC_RELAXED,
+							    __ATOMIC_RELAXED);
+			}
 			uint64_t bytes = 0;
 			for (uint32_t i = 0; i < sent; i++)
 				bytes += b->pkts[i].len;

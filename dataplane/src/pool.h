@@ -36,6 +36,10 @@ static inline int bn_pool__alloc(struct bn_pool *p, uint64_t *addr)
  * the data offset); the stack only ever holds frame starts. */
 static inline void bn_pool__free(struct bn_pool *p, uint64_t addr)
 {
+	/* More frees than frames means a frame came back twice: refusing keeps the stack in
+	 * bounds, and the audit reports the duplicate's absence instead of memory corruption. */
+	if (bn_unlikely(p->n_free >= p->n_frames))
+		return;
 	p->free[p->n_free++] = addr & ~(uint64_t)(p->frame_size - 1);
 }
 

@@ -71,6 +71,9 @@ static void park(struct bn_worker *w, const struct bn_wtable *t)
 
 void bn_worker__wake(struct bn_worker *w)
 {
+	/* Orders the caller's release store (handoff head, table) before reading `sleeping`:
+	 * without it the load may pass the store and both sides miss each other. */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	if (!__atomic_load_n(&w->sleeping, __ATOMIC_SEQ_CST))
 		return;
 	uint64_t one = 1;
@@ -92,9 +95,11 @@ static int handoff_pending(const struct bn_worker *w)
 static void backoff_sleep(struct bn_worker *w, const struct bn_wtable *t, uint32_t us)
 {
 	__atomic_store_n(&w->sleeping, 1, __ATOMIC_SEQ_CST);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	/* Re-check after announcing the sleep: a producer that looked before the store
-	 * will not poke us, so its frames must be seen here. */
-	if (!handoff_pending(w)) {
+	 * will not poke us, so its frames (or its new table) must be seen here. */
+	if (!handoff_pending(w) && __atomic_load_n(&w->table, __ATOMIC_ACQUIRE) == t &&
+	    !__atomic_load_n(&w->pause_req, __ATOMIC_ACQUIRE) && !__atomic_load_n(&w->stop, __ATOMIC_ACQUIRE)) {
 		struct pollfd pfd[BN_MAX_WORKER_QUEUES + 1];
 		nfds_t n = 0;
 		pfd[n++] = (struct pollfd){.fd = w->wake_fd, .events = POLLIN};
