@@ -144,7 +144,9 @@ describe('worker errors', () => {
     await topo.host.exec(['ip', 'link', 'del', topo.vm3!.tap.name]);
     await waitFor('queue-failed event', () => failures.length > 0, 3000);
     expect(Date.now() - t0).toBeLessThan(1000);
-    expect(failures[0]).toMatchObject({ port: p3, queue: 0, code: 'ENETDOWN' });
+    // The port by identity: a deep comparison would walk the engine's live counter memory.
+    expect(failures[0]?.port).toBe(p3);
+    expect(failures[0]).toMatchObject({ queue: 0, code: 'ENETDOWN' });
     expect(await ping(topo.vm1, topo.vm2.ip)).toMatch(/3 received/);
     p3.close(); // the interface is gone: closing must still work and release its frames
     expect(engine.auditFrames().ok).toBe(true);
