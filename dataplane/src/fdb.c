@@ -39,6 +39,8 @@ static int claim(struct bn_fdb_slot *s, uint64_t old, uint64_t key, uint32_t por
 {
 	if (!__atomic_compare_exchange_n(&s->key, &old, BN_FDB_BUSY, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
 		return 0;
+	/* Seqlock-style: a reader that sees the new port also sees BUSY or the new key. */
+	__atomic_thread_fence(__ATOMIC_RELEASE);
 	__atomic_store_n(&s->port, port, __ATOMIC_RELAXED);
 	__atomic_store_n(&s->seen_ns, now, __ATOMIC_RELAXED);
 	__atomic_store_n(&s->key, key, __ATOMIC_RELEASE);
@@ -86,9 +88,14 @@ int bn_fdb__lookup(const struct bn_fdb *f, const uint8_t *mac, uint64_t now, uin
 		const struct bn_fdb_slot *s = &f->slots[(h + i) & f->mask];
 		uint64_t k = __atomic_load_n(&s->key, __ATOMIC_ACQUIRE);
 		if (k == key) {
-			if (expired(f, __atomic_load_n(&s->seen_ns, __ATOMIC_RELAXED), now))
+			uint64_t seen = __atomic_load_n(&s->seen_ns, __ATOMIC_RELAXED);
+			uint32_t p = __atomic_load_n(&s->port, __ATOMIC_RELAXED);
+			/* The slot may have been reclaimed for another MAC while we read it: only a key
+			 * that is still ours vouches for the port we read. */
+			__atomic_thread_fence(__ATOMIC_ACQUIRE);
+			if (__atomic_load_n(&s->key, __ATOMIC_RELAXED) != key || expired(f, seen, now))
 				return 0;
-			*port = __atomic_load_n(&s->port, __ATOMIC_RELAXED);
+			*port = p;
 			return 1;
 		}
 		if (k == 0)

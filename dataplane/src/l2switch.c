@@ -9,6 +9,8 @@
 #include "worker.h"
 
 #define ETH_HLEN_MIN 14
+/* A sequence this far behind the expected one means the peer restarted, not reordering. */
+#define BN_WIRE_RESYNC (1ULL << 20)
 /* Copies start at the same offset the kernel uses, so every frame looks alike. */
 #define BN_COPY_HEADROOM 256
 
@@ -197,6 +199,9 @@ void bn_l2__from_underlay(struct bn_worker *w, const struct bn_wtable *t, struct
 			wire->rx_next++;
 		} else if (d.seq > wire->rx_next) {
 			bn_count(run.row, BN_PC_wire_seq_gaps, d.seq - wire->rx_next);
+			wire->rx_next = d.seq + 1;
+		} else if (wire->rx_next - d.seq > BN_WIRE_RESYNC) {
+			/* Far behind: the peer restarted its numbering, not a late frame. */
 			wire->rx_next = d.seq + 1;
 		} else {
 			bn_count(run.row, BN_PC_wire_seq_late, 1);
