@@ -49,19 +49,6 @@ export class BananaForwarder implements Forwarder {
     await Promise.resolve();
   }
 
-  /** Port counters, for cross-checking the sink's count. */
-  counters(): { ingressRx: bigint; egressTx: bigint; drops: bigint } {
-    const [i, e] = this.ports;
-    if (!i || !e) return { ingressRx: 0n, egressTx: 0n, drops: 0n };
-    const ci = i.counters();
-    const ce = e.counters();
-    const drops = [ci, ce].reduce(
-      (s, c) => s + Object.entries(c).filter(([k]) => k.startsWith('drop_')).reduce((a, [, v]) => a + v, 0n),
-      0n,
-    );
-    return { ingressRx: ci.rx_packets, egressTx: ce.tx_packets, drops };
-  }
-
   async stop(): Promise<void> {
     this.engine?.close();
     this.engine = undefined;

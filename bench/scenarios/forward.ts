@@ -1,18 +1,14 @@
 /** `forward`: port-to-port forwarding rate between two veths, our engine side by side with
  * dpdk-testpmd (net_af_xdp) and the Linux bridge, interleaved in the same run. */
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
-import { nativeDir } from '../../dataplane/lib/paths.js';
 import { TestBed } from '../../test/bed/index.js';
-import { trafficBinary } from '../traffic/traffic.js';
 import { LinuxBridgeForwarder } from '../baselines/linux-bridge.js';
 import { TestpmdForwarder } from '../baselines/testpmd.js';
 import { XdpRedirectForwarder } from '../baselines/xdp-redirect.js';
 import type { ForwardPath, Forwarder } from '../baselines/forwarder.js';
-import { readCounters } from '../baselines/sys.js';
 import { ratioOf, type BenchResult } from '../contract.js';
 import { round3, summarize, type Summary } from '../stats.js';
 import { BananaForwarder } from './banana-forwarder.js';
+import { setSinkDrop, sinkRate } from './flood.js';
 
 export interface ForwardSettings {
   frameSizes: number[];
@@ -57,37 +53,15 @@ async function buildTopology(): Promise<Topology> {
   const sink = await bed.createNetns('sink');
   await bed.createVeth({ ns: gen, name: 'g0', mac: GEN_MAC }, { ns: dut, name: 'p0' });
   await bed.createVeth({ ns: sink, name: 's0', mac: SINK_MAC }, { ns: dut, name: 'p1' });
-  // The sink drops in XDP: the IP stack's cost for every frame would otherwise land on the
-  // DUT core (frames from p1 are received on the core that sent them) and halve every DUT.
-  await sink.exec(['ip', 'link', 'set', 'dev', 's0', 'xdpdrv', 'obj', join(nativeDir(), 'xdp_drop.bpf.o'), 'sec', 'xdp']);
+  await setSinkDrop((argv) => sink.exec(argv), 's0', true);
   return { bed, path: { netns: dut.name, ingress: 'p0', egress: 'p1' }, gen: gen.name, sink: sink.name };
-}
-
-/** Floods g0 for the whole window at full speed, pinned to the generator CPU. */
-function startGenerator(t: Topology, s: ForwardSettings, frameBytes: number, ms: number): Promise<void> {
-  const args = ['-c', String(s.generatorCpu), trafficBinary(), 'send', '--netns', t.gen, '--ifname', 'g0',
-    '--src-mac', GEN_MAC, '--dst-mac', SINK_MAC, '--size', String(frameBytes), '--duration-ms', String(ms), '--batch', '256', '--qdisc-bypass'];
-  const child = spawn('taskset', args, { stdio: ['ignore', 'ignore', 'pipe'] });
-  let err = '';
-  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-  return new Promise((resolve, reject) => {
-    child.on('error', reject);
-    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`traffic generator exited ${code}: ${err.trim()}`))));
-  });
 }
 
 async function measureOnce(t: Topology, s: ForwardSettings, fwd: Forwarder, frameBytes: number): Promise<number> {
   await fwd.start();
   try {
-    const gen = startGenerator(t, s, frameBytes, s.warmupMs + s.durationMs + 300);
-    await new Promise((r) => setTimeout(r, s.warmupMs));
-    const c0 = await readCounters('forward', t.sink, 's0');
-    const t0 = process.hrtime.bigint();
-    await new Promise((r) => setTimeout(r, s.durationMs));
-    const c1 = await readCounters('forward', t.sink, 's0');
-    const t1 = process.hrtime.bigint();
-    await gen;
-    return (c1.rxPackets - c0.rxPackets) / (Number(t1 - t0) / 1e9) / 1e6;
+    const f = { cpu: s.generatorCpu, netns: t.gen, ifname: 'g0', srcMac: GEN_MAC, dstMac: SINK_MAC, frameBytes };
+    return await sinkRate(f, { netns: t.sink, ifname: 's0' }, s.warmupMs, s.durationMs);
   } finally {
     await fwd.stop();
   }

@@ -6,11 +6,12 @@ import { join } from 'node:path';
 import { Engine } from '../../dataplane/lib/index.js';
 import { nativeDir } from '../../dataplane/lib/paths.js';
 import { connectUdpWire } from '../../wires/udp/connect.js';
-import { readCounters, writeNetSysfs, cpuMask } from '../baselines/sys.js';
-import { rtt, startReflector, trafficBinary } from '../traffic/traffic.js';
+import { writeNetSysfs, cpuMask } from '../baselines/sys.js';
+import { rtt, startReflector } from '../traffic/traffic.js';
 import { ratioOf, type BenchResult } from '../contract.js';
 import { round3, summarize } from '../stats.js';
 import { buildWireTopology, WIRE_BENCH, type WireTopology } from './wire-topology.js';
+import { setSinkDrop, sinkRate } from './flood.js';
 
 export interface WireUdpSettings {
   frameSizes: number[];
@@ -97,28 +98,9 @@ class VxlanPath implements WirePath {
   }
 }
 
-function flood(t: WireTopology, frameBytes: number, ms: number): Promise<void> {
-  const args = ['-c', '0', trafficBinary(), 'send', '--netns', t.vmB.name, '--ifname', 'eth0', '--src-mac', WIRE_BENCH.vmB.mac,
-    '--dst-mac', WIRE_BENCH.vmA.mac, '--size', String(frameBytes), '--duration-ms', String(ms), '--batch', '256', '--qdisc-bypass'];
-  const child = spawn('taskset', args, { stdio: ['ignore', 'ignore', 'pipe'] });
-  let err = '';
-  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-  return new Promise((resolve, reject) => {
-    child.on('error', reject);
-    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`generator exited ${code}: ${err.trim()}`))));
-  });
-}
-
 async function throughput(t: WireTopology, s: WireUdpSettings, frameBytes: number): Promise<number> {
-  const gen = flood(t, frameBytes, s.warmupMs + s.durationMs + 300);
-  await new Promise((r) => setTimeout(r, s.warmupMs));
-  const c0 = await readCounters('wire-udp', t.vmA.name, 'eth0');
-  const t0 = process.hrtime.bigint();
-  await new Promise((r) => setTimeout(r, s.durationMs));
-  const c1 = await readCounters('wire-udp', t.vmA.name, 'eth0');
-  const t1 = process.hrtime.bigint();
-  await gen;
-  return (c1.rxPackets - c0.rxPackets) / (Number(t1 - t0) / 1e9) / 1e6;
+  const f = { cpu: 0, netns: t.vmB.name, ifname: 'eth0', srcMac: WIRE_BENCH.vmB.mac, dstMac: WIRE_BENCH.vmA.mac, frameBytes };
+  return sinkRate(f, { netns: t.vmA.name, ifname: 'eth0' }, s.warmupMs, s.durationMs);
 }
 
 /** Kernel UDP sockets between the two VMs over the same path: what an application would see. */
@@ -165,9 +147,10 @@ async function roundTrip(t: WireTopology, s: WireUdpSettings): Promise<{ p50: nu
 
 export async function runWireUdp(s: WireUdpSettings): Promise<BenchResult[]> {
   const t = await buildWireTopology();
+  const sinkExec = (argv: string[]) => t.vmA.exec(argv);
   try {
     // The far VM drops in XDP so the stack's cost of each frame is not part of either path.
-    await t.vmA.exec(['ip', 'link', 'set', 'dev', 'eth0', 'xdpdrv', 'obj', join(nativeDir(), 'xdp_drop.bpf.o'), 'sec', 'xdp']);
+    await setSinkDrop(sinkExec, 'eth0', true);
     const paths: WirePath[] = [new BananaWirePath(), new VxlanPath()];
     const mpps = new Map<string, number[]>();
     const lat = new Map<string, { p50: number[]; p99: number[]; p999: number[] }>();
@@ -184,7 +167,7 @@ export async function runWireUdp(s: WireUdpSettings): Promise<BenchResult[]> {
           await p.stop(t);
         }
         // RTT needs the far VM to answer: the XDP drop comes off for it.
-        await t.vmA.exec(['ip', 'link', 'set', 'dev', 'eth0', 'xdpdrv', 'off']);
+        await setSinkDrop(sinkExec, 'eth0', false);
         await p.start(t, 'latency');
         try {
           const r = await roundTrip(t, s);
@@ -196,7 +179,7 @@ export async function runWireUdp(s: WireUdpSettings): Promise<BenchResult[]> {
           s.progress(`[rep ${rep + 1}] ${p.name.padEnd(13)} rtt p50 ${r.p50.toFixed(1)} us  p99 ${r.p99.toFixed(1)} us`);
         } finally {
           await p.stop(t);
-          await t.vmA.exec(['ip', 'link', 'set', 'dev', 'eth0', 'xdpdrv', 'obj', join(nativeDir(), 'xdp_drop.bpf.o'), 'sec', 'xdp']);
+          await setSinkDrop(sinkExec, 'eth0', true);
         }
       }
     }
@@ -215,7 +198,7 @@ export async function runWireUdp(s: WireUdpSettings): Promise<BenchResult[]> {
     const udp = new Map<string, { p50: number[]; p99: number[]; p999: number[] }>();
     for (let rep = 0; rep < s.repetitions; rep++) {
       for (const p of paths) {
-        await t.vmA.exec(['ip', 'link', 'set', 'dev', 'eth0', 'xdpdrv', 'off']).catch(() => undefined);
+        await setSinkDrop(sinkExec, 'eth0', false).catch(() => undefined);
         await p.start(t, 'latency');
         try {
           const r = await udpPingPong(t, s);

@@ -147,6 +147,17 @@ void bt_check_size(const struct bt_opts *o) {
            (unsigned)o->size, o->ifname, mtu, mtu + (int)BT_ETH_HLEN);
 }
 
+void bt_bind_packet(int fd, uint16_t proto, int ifindex, const struct bt_opts *o) {
+  /* proto 0: transmit only; nothing is queued for reception. */
+  struct sockaddr_ll sll;
+  memset(&sll, 0, sizeof sll);
+  sll.sll_family = AF_PACKET;
+  sll.sll_protocol = htons(proto);
+  sll.sll_ifindex = ifindex;
+  if (bind(fd, (struct sockaddr *)&sll, sizeof sll) < 0)
+    bt_die("bind to interface '%s': %s", o->ifname, strerror(errno));
+}
+
 int bt_packet_socket(uint16_t proto, bool qdisc_bypass) {
   /* Created with protocol 0 so nothing is queued before bind() narrows the
    * socket to one interface; bind() then sets the real protocol. */

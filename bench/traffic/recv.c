@@ -84,13 +84,7 @@ static int open_bound(const struct bt_opts *o, uint16_t proto,
   int ifindex = bt_ifindex(o);
   int fd = bt_packet_socket(proto, o->qdisc_bypass);
   ring_setup(fd, r, frame_size, frames);
-  struct sockaddr_ll sll;
-  memset(&sll, 0, sizeof sll);
-  sll.sll_family = AF_PACKET;
-  sll.sll_protocol = htons(proto);
-  sll.sll_ifindex = ifindex;
-  if (bind(fd, (struct sockaddr *)&sll, sizeof sll) < 0)
-    bt_die("bind to interface '%s': %s", o->ifname, strerror(errno));
+  bt_bind_packet(fd, proto, ifindex, o);
   return fd;
 }
 
@@ -235,13 +229,7 @@ int bt_cmd_recv(const struct bt_opts *o) {
   int fd = bt_packet_socket(ETH_P_ALL, false);
   struct ring3 r;
   ring3_setup(fd, &r);
-  struct sockaddr_ll sll;
-  memset(&sll, 0, sizeof sll);
-  sll.sll_family = AF_PACKET;
-  sll.sll_protocol = htons(ETH_P_ALL);
-  sll.sll_ifindex = ifindex;
-  if (bind(fd, (struct sockaddr *)&sll, sizeof sll) < 0)
-    bt_die("bind to interface '%s': %s", o->ifname, strerror(errno));
+  bt_bind_packet(fd, ETH_P_ALL, ifindex, o);
   bt_signals_init();
   fputs("ready\n", stderr);
   fflush(stderr);

@@ -57,13 +57,7 @@ int bt_cmd_rtt(const struct bt_opts *o) {
   int ifindex = bt_ifindex(o);
   bt_check_size(o);
   int fd = bt_packet_socket(BT_ETHERTYPE, o->qdisc_bypass);
-  struct sockaddr_ll sll;
-  memset(&sll, 0, sizeof sll);
-  sll.sll_family = AF_PACKET;
-  sll.sll_protocol = htons(BT_ETHERTYPE);
-  sll.sll_ifindex = ifindex;
-  if (bind(fd, (struct sockaddr *)&sll, sizeof sll) < 0)
-    bt_die("bind to interface '%s': %s", o->ifname, strerror(errno));
+  bt_bind_packet(fd, BT_ETHERTYPE, ifindex, o);
 
   uint8_t *frame = calloc(1, o->size);
   struct bt_hist *h = malloc(sizeof *h);

@@ -82,13 +82,7 @@ static void packet_open(struct bt_tx *tx, const struct bt_opts *o, int ifindex) 
   if (!p) bt_die("out of memory");
   p->o = o;
   p->fd = bt_packet_socket(0, o->qdisc_bypass);
-  struct sockaddr_ll sll;
-  memset(&sll, 0, sizeof sll);
-  sll.sll_family = AF_PACKET;
-  sll.sll_protocol = 0; /* transmit only */
-  sll.sll_ifindex = ifindex;
-  if (bind(p->fd, (struct sockaddr *)&sll, sizeof sll) < 0)
-    bt_die("bind to interface '%s': %s", o->ifname, strerror(errno));
+  bt_bind_packet(p->fd, 0, ifindex, o);
 
   const uint32_t batch = o->batch;
   p->stride = (o->size + 63u) & ~(size_t)63u;

@@ -91,6 +91,8 @@ void bt_check_size(const struct bt_opts *o);
  * order; 0 = transmit only). Receiving sockets get PACKET_IGNORE_OUTGOING so
  * they never see their own transmissions. */
 int bt_packet_socket(uint16_t proto, bool qdisc_bypass);
+/* Binds an AF_PACKET socket to one interface and protocol; dies with the interface named. */
+void bt_bind_packet(int fd, uint16_t proto, int ifindex, const struct bt_opts *o);
 
 /* Signal handling: SIGINT/SIGTERM are blocked for the whole run and only
  * delivered inside bt_wait_fd()/bt_sleep_until(), which makes "check flag,
