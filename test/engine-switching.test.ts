@@ -135,4 +135,33 @@ describe.each(['native', 'generic'] as const)('switching between two VMs (%s XDP
       ageing.close();
     }
   });
+
+  it('keeps switching domains apart and moves a port between them live', async () => {
+    const split = newEngine();
+    try {
+      const [a, b, c] = topo.vms.map((vm, i) =>
+        split.addPort({ ifname: vm.tap.name, netns: vm.host.name, mode, domain: i < 2 ? 1 : 2 }),
+      ) as [Port, Port, Port];
+      split.start();
+      expect([a.domain, b.domain, c.domain]).toEqual([1, 1, 2]);
+      const bcast = { ifname: 'eth0', netns: topo.vm1.ns.name, srcMac: topo.vm1.mac, dstMac: 'ff:ff:ff:ff:ff:ff', flow: 13, count: 20 };
+      await send(bcast);
+      await waitFor('broadcast inside domain 1', () => b.counters().tx_packets >= 20n);
+      await new Promise((r) => setTimeout(r, 100));
+      expect(c.counters().tx_packets).toBe(0n);
+      expect(split.fdb().find((e) => e.mac === topo.vm1.mac)?.domain).toBe(1);
+      // vm3 speaking in domain 2 is learned there, apart from domain 1.
+      await send({ ifname: 'eth0', netns: topo.vm3!.ns.name, srcMac: topo.vm3!.mac, dstMac: topo.vm1.mac, flow: 13, count: 5 });
+      await waitFor('vm3 learned in domain 2', () => split.fdb().some((e) => e.mac === topo.vm3!.mac && e.domain === 2));
+      expect(a.counters().tx_packets).toBe(0n);
+      split.setDomain(c, 1);
+      expect(c.domain).toBe(1);
+      expect(split.fdb().some((e) => e.mac === topo.vm3!.mac)).toBe(false); // forgotten with its old domain
+      await send({ ...bcast, startSeq: 100 });
+      await waitFor('broadcast reaches the moved port', () => c.counters().tx_packets >= 20n);
+      expect(() => split.setDomain(c, 40000)).toThrow(/domain must be an integer in 0..32767/);
+    } finally {
+      split.close();
+    }
+  });
 });

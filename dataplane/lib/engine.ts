@@ -59,6 +59,7 @@ export interface FrameAudit {
 
 export interface FdbEntry {
   mac: string;
+  domain: number;
   port: Port | UdpWire | undefined;
   ageMs: number;
 }
@@ -97,7 +98,11 @@ export interface UdpWireSettings {
   keepaliveMs?: number;
   /** The peer is reported down after this long without a frame. Default 3 keepalives + 20 ms. */
   deadAfterMs?: number;
+  /** Switching domain of the wire's port (see PortSettings.domain). Default 0. */
+  domain?: number;
 }
+
+export const MAX_DOMAIN = 32767;
 
 export const DEFAULT_WIRE_UDP_PORT = 7471;
 
@@ -175,6 +180,7 @@ export class Engine extends EventEmitter<EngineEvents> implements PortOwner, Wir
     const busyPollBudget = busy ? requireInt('busyPoll.budget', busy.budget ?? 64, 1, 65535) : 0;
     const busyPollUsecs = busy ? requireInt('busyPoll.usecs', busy.usecs ?? 20, 0, 1_000_000) : 0;
     const napi = busy && busy.napi !== false ? (busy.napi ?? { deferHardIrqs: 2, groFlushTimeoutNs: 200_000 }) : undefined;
+    const domain = requireInt('domain', settings.domain ?? 0, 0, MAX_DOMAIN);
     const underlayUdpPort = settings.underlay ? requireInt('underlay.udpPort', settings.underlay.udpPort ?? DEFAULT_WIRE_UDP_PORT, 1, 65535) : 0;
     let info;
     try {
@@ -189,11 +195,13 @@ export class Engine extends EventEmitter<EngineEvents> implements PortOwner, Wir
         busyPollBudget,
         busyPollUsecs,
         underlayUdpPort,
+        domain,
       });
     } catch (e) {
       throw portErrorFrom(e, ctx);
     }
     const port = new Port(this, info.id, ifname, netns, info.mode, info.zeroCopy, info.queues, underlayUdpPort || undefined);
+    port.currentDomain = domain;
     if (napi) {
       try {
         port.onClose = applyNapiTuning(netns, ifname, napi);
@@ -215,6 +223,7 @@ export class Engine extends EventEmitter<EngineEvents> implements PortOwner, Wir
     }
     const wireId = requireInt('wireId', settings.wireId, 1, 2 ** 32 - 1);
     const keepaliveMs = requireInt('keepaliveMs', settings.keepaliveMs ?? 100, 10, 60_000);
+    const domain = requireInt('domain', settings.domain ?? 0, 0, MAX_DOMAIN);
     let info;
     try {
       info = native.addUdpWire({
@@ -228,12 +237,14 @@ export class Engine extends EventEmitter<EngineEvents> implements PortOwner, Wir
         remotePort: requireInt('remotePort', settings.remotePort ?? DEFAULT_WIRE_UDP_PORT, 1, 65535),
         underlayMtu: requireInt('underlayMtu', settings.underlayMtu, 68, 65535),
         keepaliveMs,
+        domain,
       });
     } catch (e) {
       throw portErrorFrom(e, { ifname: underlay.ifname, netns: underlay.netns });
     }
     const deadAfterMs = settings.deadAfterMs ?? 3 * keepaliveMs + 20;
     const wire = new UdpWire(this, info.id, wireId, info.maxInnerFrame, deadAfterMs, `${settings.remoteIp}:${settings.remotePort ?? DEFAULT_WIRE_UDP_PORT}`);
+    wire.currentDomain = domain;
     this.wiresById.set(info.id, wire);
     return wire;
   }
@@ -304,7 +315,21 @@ export class Engine extends EventEmitter<EngineEvents> implements PortOwner, Wir
   fdb(): FdbEntry[] {
     return this.live('fdb')
       .fdb()
-      .map((e) => ({ mac: e.mac, port: this.portsById.get(e.portId) ?? this.wiresById.get(e.portId), ageMs: e.ageMs }));
+      .map((e) => ({ mac: e.mac, domain: e.domain, port: this.portsById.get(e.portId) ?? this.wiresById.get(e.portId), ageMs: e.ageMs }));
+  }
+
+  /** Moves a port or wire to another switching domain without stopping traffic (one table
+   * publish); what it learned is forgotten. Underlay ports have no domain. */
+  setDomain(target: Port | UdpWire, domain: number): void {
+    const native = this.live('setDomain');
+    requireInt('domain', domain, 0, MAX_DOMAIN);
+    if (target.closed) throw new ClosedError(`${target} is closed (setDomain)`);
+    try {
+      native.setDomain(target.id, domain);
+    } catch (e) {
+      throw portErrorFrom(e, target instanceof Port ? { ifname: target.ifname, netns: target.netns } : {});
+    }
+    target.currentDomain = domain;
   }
 
   flushFdb(port?: Port): void {

@@ -1,5 +1,5 @@
 export { Engine } from './engine.js';
-export { DEFAULT_WIRE_UDP_PORT } from './engine.js';
+export { DEFAULT_WIRE_UDP_PORT, MAX_DOMAIN } from './engine.js';
 export type { EngineSettings, IdlePolicy, QueueFailure, FrameAudit, FdbEntry, UdpWireSettings } from './engine.js';
 export { UdpWire } from './udp-wire.js';
 export type { WireState } from './udp-wire.js';

@@ -33,6 +33,7 @@ export interface NativePortSettings {
   busyPollBudget: number; // 0: off
   busyPollUsecs: number;
   underlayUdpPort: number; // 0: a switch port
+  domain: number;
 }
 
 export interface NativeUdpWireSettings {
@@ -46,6 +47,7 @@ export interface NativeUdpWireSettings {
   remotePort: number;
   underlayMtu: number;
   keepaliveMs: number;
+  domain: number;
 }
 
 export interface NativePortInfo {
@@ -74,6 +76,7 @@ export interface NativeFrameAudit {
 export interface NativeFdbEntry {
   mac: string;
   portId: number;
+  domain: number;
   ageMs: number;
 }
 
@@ -97,6 +100,7 @@ export interface NativeEngine {
   audit(): NativeFrameAudit[];
   fdb(): NativeFdbEntry[];
   flushFdb(portId?: number): void;
+  setDomain(portId: number, domain: number): void;
   readonly portCounters: ArrayBuffer;
   readonly workerCounters: ArrayBuffer;
 }

@@ -27,6 +27,9 @@ export interface PortSettings {
   /** Makes this the underlay of `udp` wires: only IPv4 UDP to udpPort (default 7471) is
    * taken from the interface; everything else stays with the kernel. Not a switch port. */
   underlay?: { udpPort?: number };
+  /** Switching domain, 0..32767: frames switch and flood only between ports and wires of one
+   * domain (a Corm with its endpoints, a Spike with its wire). Default 0. */
+  domain?: number;
 }
 
 export interface BusyPollSettings {
@@ -54,6 +57,8 @@ export interface PortOwner {
 
 export class Port {
   private removed = false;
+  /** @internal kept by the engine; read it as `domain`. */
+  currentDomain = 0;
 
   constructor(
     private readonly owner: PortOwner,
@@ -72,6 +77,11 @@ export class Port {
 
   get closed(): boolean {
     return this.removed || this.owner.closed;
+  }
+
+  /** The switching domain the port is in (Engine.setDomain moves it). */
+  get domain(): number {
+    return this.currentDomain;
   }
 
   /** Counters summed over all workers that serve this port. */

@@ -14,6 +14,8 @@ export type WireState = 'connecting' | 'up' | 'down';
  * encapsulated; frames for its wire id arriving on the underlay come in through it. */
 export class UdpWire {
   private removed = false;
+  /** @internal kept by the engine; read it as `domain`. */
+  currentDomain = 0;
 
   constructor(
     private readonly owner: WireOwner,
@@ -31,6 +33,11 @@ export class UdpWire {
 
   get closed(): boolean {
     return this.removed || this.owner.closed;
+  }
+
+  /** The switching domain the wire's port is in. */
+  get domain(): number {
+    return this.currentDomain;
   }
 
   /** The usable MTU for the endpoints: the inner frame minus its Ethernet header. */

@@ -75,6 +75,7 @@ public:
 			InstanceMethod("audit", &EngineWrap::Audit),
 			InstanceMethod("fdb", &EngineWrap::Fdb),
 			InstanceMethod("flushFdb", &EngineWrap::FlushFdb),
+			InstanceMethod("setDomain", &EngineWrap::SetDomain),
 			InstanceAccessor("portCounters", &EngineWrap::PortCounters, nullptr),
 			InstanceAccessor("workerCounters", &EngineWrap::WorkerCounters, nullptr),
 		});
@@ -230,6 +231,7 @@ private:
 		cfg.busy_poll_budget = OptU32(s, "busyPollBudget", 0);
 		cfg.busy_poll_usecs = OptU32(s, "busyPollUsecs", 20);
 		cfg.underlay_udp_port = htons((uint16_t)OptU32(s, "underlayUdpPort", 0));
+		cfg.domain = (uint16_t)OptU32(s, "domain", 0);
 		bn_port_info pi;
 		bn_error e;
 		if (bn_engine__add_port(eng, &cfg, &pi, &e) < 0)
@@ -286,6 +288,7 @@ private:
 		cfg.remote_port = htons((uint16_t)OptU32(s, "remotePort", 0));
 		cfg.underlay_mtu = OptU32(s, "underlayMtu", 1500);
 		cfg.keepalive_ms = OptU32(s, "keepaliveMs", 100);
+		cfg.domain = (uint16_t)OptU32(s, "domain", 0);
 		uint32_t id = 0, max_inner = 0;
 		bn_error e;
 		if (bn_engine__add_udp_wire(eng, &cfg, &id, &max_inner, &e) < 0)
@@ -361,6 +364,7 @@ private:
 			Napi::Object o = Napi::Object::New(env);
 			o.Set("mac", MacString(entries[i].mac));
 			o.Set("portId", entries[i].port);
+			o.Set("domain", entries[i].domain);
 			o.Set("ageMs", (double)entries[i].age_ns / 1e6);
 			out.Set(i, o);
 		}
@@ -373,6 +377,17 @@ private:
 		uint32_t port = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().Uint32Value() : UINT32_MAX;
 		bn_engine__fdb_flush(eng, port);
 		return info.Env().Undefined();
+	}
+
+	Napi::Value SetDomain(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		bn_engine *eng = Live(env);
+		bn_error e;
+		if (bn_engine__set_domain(eng, info[0].As<Napi::Number>().Uint32Value(), info[1].As<Napi::Number>().Uint32Value(),
+					  &e) < 0)
+			throw MakeError(env, e);
+		return env.Undefined();
 	}
 
 	Napi::Value PortCounters(const Napi::CallbackInfo &) { return portCounters_.Value(); }

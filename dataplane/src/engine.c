@@ -58,6 +58,7 @@ static struct bn_wtable *build_table(struct bn_engine *eng, uint32_t w, uint64_t
 		if (!p)
 			continue;
 		eg->port_id = p->id;
+		eg->domain = p->cfg.domain;
 		if (p->wire) {
 			struct bn_port *under = port_by_id(eng, p->wire->cfg.underlay_port);
 			eg->wire = p->wire;
@@ -346,6 +347,8 @@ int bn_engine__add_port(struct bn_engine *eng, const struct bn_port_config *cfg,
 		;
 	if (slot == BN_MAX_PORTS)
 		return bn_fail(e, ENOSPC, "add_port", "the engine already has %d ports", BN_MAX_PORTS);
+	if (cfg->domain > BN_MAX_DOMAIN)
+		return bn_fail(e, EINVAL, "add_port", "domain must be 0-%d, got %u", BN_MAX_DOMAIN, cfg->domain);
 	if (cfg->ring_size < 64 || (cfg->ring_size & (cfg->ring_size - 1)))
 		return bn_fail(e, EINVAL, "add_port", "ringSize must be a power of two >= 64, got %u", cfg->ring_size);
 	struct bn_port *p = calloc(1, sizeof(*p));
@@ -478,6 +481,8 @@ int bn_engine__add_udp_wire(struct bn_engine *eng, const struct bn_udp_wire_conf
 	for (uint32_t s = 0; s < BN_MAX_PORTS; s++)
 		if (eng->ports[s] && eng->ports[s]->wire && eng->ports[s]->wire->cfg.wire_id == cfg->wire_id)
 			return bn_fail(e, EEXIST, "add_wire", "wire id %u is already in use", cfg->wire_id);
+	if (cfg->domain > BN_MAX_DOMAIN)
+		return bn_fail(e, EINVAL, "add_wire", "domain must be 0-%d, got %u", BN_MAX_DOMAIN, cfg->domain);
 	if (cfg->underlay_mtu <= BN_UDP_OVERHEAD + 14)
 		return bn_fail(e, EINVAL, "add_wire", "underlay MTU %u leaves no room for a frame", cfg->underlay_mtu);
 	uint32_t port_id = 0, slot = take_slot(eng, &port_id);
@@ -495,6 +500,7 @@ int bn_engine__add_udp_wire(struct bn_engine *eng, const struct bn_udp_wire_conf
 	p->wire = wire;
 	snprintf(p->cfg.ifname, sizeof(p->cfg.ifname), "wire%u", cfg->wire_id);
 	p->cfg.netns[0] = '\0';
+	p->cfg.domain = cfg->domain;
 	for (uint32_t i = 0; i < eng->cfg.n_workers; i++)
 		memset(bn_engine__port_row(&eng->cfg, slot, i), 0, BN_PORT_ROW * sizeof(uint64_t));
 	eng->ports[slot] = p;
@@ -591,6 +597,28 @@ int bn_engine__audit(struct bn_engine *eng, struct bn_frame_audit *per_worker, s
 uint32_t bn_engine__fdb_dump(struct bn_engine *eng, struct bn_fdb_entry *out, uint32_t max)
 {
 	return bn_fdb__dump(&eng->fdb, bn_now_ns(), out, max);
+}
+
+int bn_engine__set_domain(struct bn_engine *eng, uint32_t port_id, uint32_t domain, struct bn_error *e)
+{
+	struct bn_port *p = port_by_id(eng, port_id);
+	if (!p)
+		return bn_fail(e, ENOENT, "set_domain", "no port with id %u (already removed?)", port_id);
+	if (domain > BN_MAX_DOMAIN)
+		return bn_fail(e, EINVAL, "set_domain", "domain must be 0-%d, got %u", BN_MAX_DOMAIN, domain);
+	if (p->cfg.underlay_udp_port)
+		return bn_fail(e, EINVAL, "set_domain", "%s is an underlay port: it carries wires, not frames of a domain",
+			       p->cfg.ifname);
+	uint16_t was = p->cfg.domain;
+	p->cfg.domain = (uint16_t)domain;
+	int rc = publish(eng, e);
+	if (rc < 0) {
+		p->cfg.domain = was;
+		return rc;
+	}
+	/* What the port learned belongs to its old segment. */
+	bn_fdb__flush(&eng->fdb, port_id & 0xff);
+	return 0;
 }
 
 void bn_engine__fdb_flush(struct bn_engine *eng, uint32_t port_id)

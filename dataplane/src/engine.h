@@ -76,6 +76,8 @@ int bn_engine__remove_port(struct bn_engine *eng, uint32_t port_id, struct bn_er
  * Removed with bn_engine__remove_port. */
 int bn_engine__add_udp_wire(struct bn_engine *eng, const struct bn_udp_wire_config *cfg, uint32_t *id,
 			    uint32_t *max_inner, struct bn_error *e);
+/* Moves a port or wire to another switching domain, in one table publish. */
+int bn_engine__set_domain(struct bn_engine *eng, uint32_t port_id, uint32_t domain, struct bn_error *e);
 int bn_engine__audit(struct bn_engine *eng, struct bn_frame_audit *per_worker, struct bn_error *e);
 uint32_t bn_engine__fdb_dump(struct bn_engine *eng, struct bn_fdb_entry *out, uint32_t max);
 void bn_engine__fdb_flush(struct bn_engine *eng, uint32_t port_id);

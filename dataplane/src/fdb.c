@@ -47,9 +47,8 @@ static int claim(struct bn_fdb_slot *s, uint64_t old, uint64_t key, uint32_t por
 	return 1;
 }
 
-int bn_fdb__learn(struct bn_fdb *f, const uint8_t *mac, uint32_t port, uint64_t now)
+int bn_fdb__learn(struct bn_fdb *f, uint64_t key, uint32_t port, uint64_t now)
 {
-	uint64_t key = bn_mac_key(mac);
 	uint32_t h = hash_key(key);
 	struct bn_fdb_slot *reusable = NULL;
 	uint64_t reusable_key = 0;
@@ -80,9 +79,8 @@ int bn_fdb__learn(struct bn_fdb *f, const uint8_t *mac, uint32_t port, uint64_t 
 	return -1;
 }
 
-int bn_fdb__lookup(const struct bn_fdb *f, const uint8_t *mac, uint64_t now, uint32_t *port)
+int bn_fdb__lookup(const struct bn_fdb *f, uint64_t key, uint64_t now, uint32_t *port)
 {
-	uint64_t key = bn_mac_key(mac);
 	uint32_t h = hash_key(key);
 	for (uint32_t i = 0; i < BN_FDB_MAX_PROBE; i++) {
 		const struct bn_fdb_slot *s = &f->slots[(h + i) & f->mask];
@@ -128,6 +126,7 @@ uint32_t bn_fdb__dump(const struct bn_fdb *f, uint64_t now, struct bn_fdb_entry 
 			continue;
 		for (int b = 0; b < 6; b++)
 			out[n].mac[b] = (uint8_t)(k >> (40 - 8 * b));
+		out[n].domain = (uint16_t)((k >> 49) & BN_MAX_DOMAIN);
 		out[n].port = __atomic_load_n(&s->port, __ATOMIC_RELAXED);
 		out[n].age_ns = now > seen ? now - seen : 0;
 		n++;

@@ -44,9 +44,10 @@ static void flood(struct bn_worker *w, const struct bn_wtable *t, uint32_t in_sl
 {
 	int last = -1;
 	const uint8_t *data = bn_pool__data(&w->pool, p->addr);
+	const uint16_t domain = t->egress[in_slot].domain;
 	for (uint32_t i = 0; i < t->n_ports; i++) {
 		uint32_t s = t->ports[i];
-		if (s == in_slot)
+		if (s == in_slot || t->egress[s].domain != domain)
 			continue;
 		if (last >= 0) {
 			uint64_t copy;
@@ -87,15 +88,16 @@ static inline void switch_one(struct bn_worker *w, const struct bn_wtable *t, ui
 	tally->bytes += p->len;
 	const uint8_t *eth = bn_pool__data(&w->pool, p->addr);
 	const uint8_t *dst = eth, *src = eth + 6;
+	const uint16_t domain = t->egress[slot_of(in_port)].domain;
 	if (!(src[0] & 1)) {
-		int learned = bn_fdb__learn(&w->engine->fdb, src, in_port, w->now_ns);
+		int learned = bn_fdb__learn(&w->engine->fdb, bn_fdb_key(src, domain), in_port, w->now_ns);
 		if (learned > 0)
 			bn_count(w->counters, BN_WC_fdb_learned, 1);
 		else if (learned < 0)
 			bn_count(w->counters, BN_WC_fdb_full, 1);
 	}
 	uint32_t to;
-	if (!(dst[0] & 1) && bn_fdb__lookup(&w->engine->fdb, dst, w->now_ns, &to) &&
+	if (!(dst[0] & 1) && bn_fdb__lookup(&w->engine->fdb, bn_fdb_key(dst, domain), w->now_ns, &to) &&
 	    t->egress[slot_of(to)].port_id == to) {
 		if (bn_unlikely(to == in_port)) {
 			tally->hairpin++;

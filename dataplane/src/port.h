@@ -71,6 +71,7 @@ struct bn_port_config {
 	uint32_t busy_poll_budget;    /* 0: off */
 	uint32_t busy_poll_usecs;
 	uint16_t underlay_udp_port;   /* network order; 0: a switch port, else the wires' underlay */
+	uint16_t domain;              /* switching domain (0..BN_MAX_DOMAIN); frames never cross domains */
 };
 
 struct bn_port {

@@ -42,6 +42,7 @@ struct bn_udp_wire_config {
 	uint16_t remote_port;        /* network order */
 	uint32_t underlay_mtu;
 	uint32_t keepalive_ms;
+	uint16_t domain;             /* switching domain of the wire's port */
 };
 
 /* A wire's state in the engine, shared by the workers that transmit on and receive from it. */

@@ -17,6 +17,7 @@ struct bn_egress {
 	uint32_t port_id;            /* 0 when the slot is empty */
 	struct bn_udp_wire *wire;    /* a wire port: encapsulate before transmitting */
 	uint64_t *underlay_row;      /* a wire port: its underlay's counters on this worker */
+	uint16_t domain;             /* frames switch and flood only between ports of one domain */
 };
 
 #define BN_WIRE_MAP 256          /* wire id -> port slot, open addressing */
