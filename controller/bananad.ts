@@ -1,14 +1,50 @@
-/** `bananad --config FILE`: the per-host daemon. Today it runs the host's dataplane from its
- * configuration and logs counters as JSON lines; the endpoint controller joins it next. */
-import { readFileSync } from 'node:fs';
-import { Engine } from '../dataplane/lib/index.js';
-import { parseDataplaneConfig } from './dataplane-config.js';
+/** `bananad --config FILE`: the per-host daemon. It runs the host's engine (Corms, Spikes,
+ * wire ends), publishes the host and its endpoints in the registry, and serves the controller
+ * API that operators, the CLI and peer controllers call. Logs are pino JSON lines on stdout. */
+import { pino, type Logger } from 'pino';
+import { buildApiServer } from './api/server.js';
+import { ConfigError } from './config/config-error.js';
+import { readHostConfig, type HostConfig } from './config/host-config.js';
+import { HostController } from './host-controller.js';
+import { EmbeddedRegistry } from './registry/index.js';
 
-function log(event: string, fields: Record<string, unknown>): void {
-  const line = JSON.stringify({ time: new Date().toISOString(), event, ...fields }, (_k, v: unknown) =>
-    typeof v === 'bigint' ? Number(v) : v,
-  );
-  process.stdout.write(`${line}\n`);
+export function splitAddress(address: string): { host: string; port: number } {
+  const i = address.lastIndexOf(':');
+  return { host: address.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(address.slice(i + 1)) };
+}
+
+export interface RunningDaemon {
+  config: HostConfig;
+  controller: HostController;
+  close(): Promise<void>;
+}
+
+/** Starts everything a host runs; `close()` undoes it (API, then engine, then lease). */
+export async function startDaemon(config: HostConfig, log: Logger): Promise<RunningDaemon> {
+  const registry = await EmbeddedRegistry.open({ dir: config.registry.dir });
+  let controller: HostController;
+  try {
+    controller = await HostController.start(config, registry, log);
+  } catch (e) {
+    await registry.close();
+    throw e;
+  }
+  const api = buildApiServer({ controller, registry, secret: config.secret, log });
+  try {
+    await api.listen(splitAddress(config.listen));
+  } catch (e) {
+    await controller.close();
+    throw e;
+  }
+  log.info({ event: 'listening', address: config.listen }, 'controller API listening');
+  return {
+    config,
+    controller,
+    async close() {
+      await api.close();
+      await controller.close();
+    },
+  };
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -18,34 +54,22 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write('usage: bananad --config FILE\n');
     return 2;
   }
-  let raw: unknown;
+  let config: HostConfig;
   try {
-    raw = JSON.parse(readFileSync(file, 'utf8'));
+    config = readHostConfig(file);
   } catch (e) {
-    process.stderr.write(`bananad: cannot read ${file}: ${(e as Error).message}\n`);
-    return 2;
+    if (e instanceof ConfigError) {
+      process.stderr.write(`bananad: ${e.message}\n`);
+      return 2;
+    }
+    throw e;
   }
-  const cfg = parseDataplaneConfig(file, raw);
-  const engine = new Engine(cfg.engine);
-  engine.on('queue-failed', (f) => log('queue-failed', { port: f.port?.toString(), queue: f.queue, code: f.code }));
-  for (const p of cfg.ports) {
-    const port = engine.addPort(p);
-    log('port-up', { port: port.toString(), mode: port.mode, zeroCopy: port.zeroCopy, queues: port.queues });
-  }
-  engine.start();
-  log('started', { host: cfg.host, workers: engine.workers });
-  const timer =
-    cfg.statsIntervalMs > 0
-      ? setInterval(() => {
-          for (const p of engine.ports()) log('counters', { port: p.toString(), ...p.counters() });
-        }, cfg.statsIntervalMs)
-      : undefined;
+  const log = pino({ base: { host: config.host }, level: process.env.BANANA_LOG_LEVEL ?? 'info' });
+  const daemon = await startDaemon(config, log);
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
   });
-  if (timer) clearInterval(timer);
-  engine.close();
-  log('stopped', { host: cfg.host });
+  await daemon.close();
   return 0;
 }

@@ -1,53 +1,79 @@
-// bananad: config validation, and a real daemon process running a host's dataplane.
-import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+// bananad's host configuration and the controller's desired-state planning (pure parts).
+import { writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, parseDataplaneConfig } from '../controller/dataplane-config.js';
-import { twoVmHost } from './bed/index.js';
-import { useTestBed } from './bed/vitest.js';
+import { ConfigError } from '../controller/config/config-error.js';
+import { parseHostConfig } from '../controller/config/host-config.js';
+import { plan, type HostState } from '../controller/model/plan.js';
 
-describe('bananad config', () => {
+const base = {
+  host: 'hostA',
+  underlay: { ifname: 'uA' },
+  corms: [{ name: 'nic0', ifname: 'nic0' }],
+  registry: { type: 'embedded', dir: '/dev/shm/x' },
+  listen: '127.0.0.1:7400',
+  secret: 'sixteen-chars-or-more',
+};
+
+describe('bananad host config', () => {
+  it('accepts a valid config and fills the defaults', () => {
+    const c = parseHostConfig('h.json', base);
+    expect(c.underlay.udpPort).toBe(7471);
+    expect(c.corms[0]).toMatchObject({ mode: 'auto', queues: 1, busyPoll: false });
+    expect(c.engine.idle).toEqual({ policy: 'backoff', spinLoops: 2000, maxSleepUs: 200 });
+    expect(c.secret).toBe('sixteen-chars-or-more');
+  });
+
   it('names the file and the field of a bad value', () => {
-    expect(() => parseDataplaneConfig('host.json', { host: 'a', ports: [{ ifname: 'eth0', mode: 'fast' }] })).toThrow(
-      new ConfigError('host.json', 'ports[0].mode', 'must be auto, native or generic, got "fast"'),
+    expect(() => parseHostConfig('h.json', { ...base, corms: [{ name: 'nic0', ifname: 'nic0', mode: 'fast' }] })).toThrow(
+      expect.objectContaining({ file: 'h.json', field: 'corms[0].mode' }),
     );
-    expect(() => parseDataplaneConfig('h.json', { host: 'a', ports: [] })).toThrow(/h\.json: ports: must be a non-empty array/);
-    expect(() => parseDataplaneConfig('h.json', { ports: [{ ifname: 'x' }] })).toThrow(/h\.json: host:/);
-    expect(() => parseDataplaneConfig('h.json', { host: 'a', ports: [{ ifname: 'much-too-long-name' }] })).toThrow(/ports\[0\]\.ifname/);
+    expect(() => parseHostConfig('h.json', { ...base, listen: 'nowhere' })).toThrow(/h\.json: listen: must be host:port/);
+    expect(() => parseHostConfig('h.json', { ...base, host: 'a/b' })).toThrow(/h\.json: host:/);
+    expect(() => parseHostConfig('h.json', { ...base, secret: 'short' })).toThrow(/h\.json: secret:/);
+    expect(() => parseHostConfig('h.json', { ...base, lables: {} })).toThrow(/h\.json: \(root\): .*lables/);
+    expect(() => parseHostConfig('h.json', { ...base, corms: [{ name: 'n', ifname: 'much-too-long-name' }] })).toThrow(/corms\[0\]\.ifname/);
+    expect(() => parseHostConfig('h.json', { ...base, corms: [{ name: 'n', ifname: 'a' }, { name: 'n', ifname: 'b' }] })).toThrow(
+      new ConfigError('h.json', 'corms[1].name', 'duplicate Corm name n'),
+    );
+  });
+
+  it('reads the secret from a file', () => {
+    const f = '/dev/shm/banana-test-secret';
+    writeFileSync(f, 'from-a-file-0123456789\n');
+    const noSecret: Record<string, unknown> = { ...base };
+    delete noSecret.secret;
+    expect(parseHostConfig('h.json', { ...noSecret, secretFile: f }).secret).toBe('from-a-file-0123456789');
+    expect(() => parseHostConfig('h.json', { ...noSecret })).toThrow(/exactly one of secret and secretFile/);
   });
 });
 
-describe('bananad daemon', () => {
-  const bed = useTestBed();
+describe('desired-state planning', () => {
+  const spike = { name: 'vm1', ifname: 'tap-vm1', netns: '', mac: '02:00:00:00:00:01' };
+  const empty: HostState = { spikes: new Map(), cormEnds: new Map() };
+  const state = (connect?: { corm: string; type: 'udp' | 'local' }): HostState => ({
+    spikes: new Map([['vm1', connect ? { spec: spike, connect } : { spec: spike }]]),
+    cormEnds: new Map(),
+  });
 
-  it('runs the configured ports, switches traffic, logs counters and cleans up on SIGTERM', async () => {
-    const topo = await twoVmHost(bed(), { ipv6: false });
-    const dir = mkdtempSync(join(tmpdir(), 'bananad-'));
-    const file = join(dir, 'host.json');
-    writeFileSync(file, JSON.stringify({
-      host: 'host1',
-      engine: { idle: { policy: 'backoff' } },
-      ports: topo.vms.map((vm) => ({ ifname: vm.tap.name, netns: topo.host.name })),
-      statsIntervalMs: 200,
-    }));
-    const child = spawn('node_modules/.bin/vite-node', ['test/support/bananad-entry.ts', '--config', file]);
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-    const deadline = Date.now() + 20000;
-    while (!out.includes('"started"') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    expect(out).toContain('"event":"port-up"');
-    const ping = await topo.vm1.ns.exec(['ping', '-c', '3', '-i', '0.2', topo.vm2.ip]);
-    expect(ping).toMatch(/3 received/);
-    await new Promise((r) => setTimeout(r, 500));
-    const counters = out.split('\n').filter((l) => l.includes('"counters"')).map((l) => JSON.parse(l) as { port: string; rx_packets: number });
-    expect(counters.some((c) => c.port.endsWith('tap-vm1') && c.rx_packets >= 3)).toBe(true);
-    child.kill('SIGTERM');
-    expect(await exited).toBe(0);
-    expect(out).toContain('"event":"stopped"');
-    const link = JSON.parse(await topo.host.exec(['ip', '-j', 'link', 'show', 'dev', topo.vm1.tap.name])) as { xdp?: unknown }[];
-    expect(link[0]?.xdp).toBeUndefined();
+  it('does nothing when desired equals actual', () => {
+    expect(plan(state({ corm: 'hostA/nic0', type: 'udp' }), state({ corm: 'hostA/nic0', type: 'udp' }))).toEqual([]);
+  });
+
+  it('creates and connects, disconnects and removes, in order', () => {
+    expect(plan(state({ corm: 'hostA/nic0', type: 'udp' }), empty).map((a) => a.op)).toEqual(['add-spike', 'connect']);
+    expect(plan(empty, state({ corm: 'hostA/nic0', type: 'udp' })).map((a) => a.op)).toEqual(['disconnect', 'remove-spike']);
+  });
+
+  it('rewires only the wire when the Corm changes, and rebuilds the Spike when its interface changes', () => {
+    expect(plan(state({ corm: 'hostC/nic0', type: 'udp' }), state({ corm: 'hostA/nic0', type: 'udp' })).map((a) => a.op)).toEqual(['disconnect', 'connect']);
+    const moved: HostState = { spikes: new Map([['vm1', { spec: { ...spike, ifname: 'tap2' } }]]), cormEnds: new Map() };
+    expect(plan(moved, state({ corm: 'hostA/nic0', type: 'udp' })).map((a) => a.op)).toEqual(['disconnect', 'remove-spike', 'add-spike']);
+  });
+
+  it('adds and removes Corm ends by wire id', () => {
+    const end = { wireId: 7, corm: 'nic0', spike: 'hostB/vm1', spikeMac: spike.mac, peerHost: 'hostB', peer: { ip: '10.0.0.2', mtu: 1500, udpPort: 7471 } };
+    const withEnd: HostState = { spikes: new Map(), cormEnds: new Map([[7, end]]) };
+    expect(plan(withEnd, empty)).toEqual([{ op: 'add-corm-end', spec: end }]);
+    expect(plan(empty, withEnd)).toEqual([{ op: 'remove-corm-end', wireId: 7 }]);
   });
 });

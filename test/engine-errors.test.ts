@@ -87,6 +87,20 @@ describe('engine bad input', () => {
     port.close(); // idempotent
   });
 
+  it('refuses a port whose fill ring the worker pool cannot fill, before attaching anything', async () => {
+    const small = newEngine({ framesPerWorker: 4096 });
+    try {
+      small.addPort({ ifname: topo.vm1.tap.name, netns: topo.host.name, ringSize: 2048 });
+      const err = catchError(() => small.addPort({ ifname: topo.vm2.tap.name, netns: topo.host.name, ringSize: 2048 }));
+      expect((err as PortError).context.code).toBe('ENOSPC');
+      expect(err.message).toMatch(/pool of 4096 frames cannot also fill tap-vm2's 2048-entry ring \(2048 frames already committed/);
+      expect(await xdpAttached(topo, topo.vm2.tap.name)).toBe(false);
+      expect(small.addPort({ ifname: topo.vm2.tap.name, netns: topo.host.name, ringSize: 1024 }).closed).toBe(false);
+    } finally {
+      small.close();
+    }
+  });
+
   it('rejects bad settings before anything is created', () => {
     expect(() => engine.addPort({ ifname: 'a-name-longer-than-15' })).toThrow(SettingsError);
     expect(() => engine.addPort({ ifname: 'x', ringSize: 1000 })).toThrow(/ringSize must be a power of two/);

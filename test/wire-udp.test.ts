@@ -1,16 +1,13 @@
 // The `udp` wire across hosts (DESIGN.md reference topology): vm1 behind hostB's engine uses
 // hostA's nic0 through a wire over the fabric. Real engines, real encapsulation on veths.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { hasExited, referenceTopology, waitExit, type ReferenceTopology } from './bed/index.js';
+import { referenceTopology, type ReferenceTopology } from './bed/index.js';
 import { useTestBed } from './bed/vitest.js';
 import { send } from '../bench/traffic/traffic.js';
 import type { Engine, Port, UdpWire } from '../dataplane/lib/index.js';
 import { connectUdpWire } from '../wires/udp/connect.js';
 import { newEngine, waitFor } from './support/engine.js';
-import { readPcap } from './support/pcap.js';
+import { captureFabricUdp, iperfVm1ToExt } from './support/reference-traffic.js';
 
 const WIRE_PORT = 7471;
 
@@ -59,29 +56,14 @@ describe('udp wire between hostB (Spike vm1) and hostA (Corm nic0)', () => {
   });
 
   it('carries TCP iperf3 both ways', async () => {
-    for (const reverse of [false, true]) {
-      const server = topo.ext.ns.spawn(['iperf3', '-s', '-1', '-B', topo.ext.ip]);
-      await new Promise((r) => setTimeout(r, 300));
-      const args = ['iperf3', '-c', topo.ext.ip, '-t', '2', '-J', ...(reverse ? ['-R'] : [])];
-      const report = JSON.parse(await topo.vm1.ns.exec(args, { timeoutMs: 20000 })) as { end: { sum_received: { bytes: number } } };
-      server.kill();
-      expect(report.end.sum_received.bytes).toBeGreaterThan(1_000_000);
-    }
+    expect(await iperfVm1ToExt(topo, false)).toBeGreaterThan(1_000_000);
+    expect(await iperfVm1ToExt(topo, true)).toBeGreaterThan(1_000_000);
     expect(wireA.counters().wire_seq_gaps).toBe(0n);
     expect(wireB.counters().wire_seq_gaps).toBe(0n);
   });
 
   it('puts the documented header on the fabric', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'banana-pcap-'));
-    const file = join(dir, 'fabric.pcap');
-    const cap = topo.fabric.ns.spawn(['tcpdump', '-i', 'br0', '-U', '-w', file, '-c', '20', 'udp', 'port', String(WIRE_PORT)]);
-    await new Promise((r) => setTimeout(r, 500));
-    await topo.vm1.ns.exec(['ping', '-c', '3', '-i', '0.1', topo.ext.ip]);
-    await new Promise((r) => setTimeout(r, 300));
-    // tcpdump may have stopped on its own after -c frames; either way wait for its file.
-    if (!hasExited(cap)) cap.kill('SIGINT');
-    await waitExit(cap, 5000);
-    const frames = readPcap(file).filter((f) => f.readUInt16BE(12) === 0x0800 && f[23] === 17);
+    const frames = await captureFabricUdp(topo, WIRE_PORT, () => topo.vm1.ns.exec(['ping', '-c', '3', '-i', '0.1', topo.ext.ip]));
     expect(frames.length).toBeGreaterThan(3);
     const data = frames.filter((f) => f[43] === 1);
     for (const f of frames) {

@@ -1,6 +1,7 @@
 /** `banana`: the command-line interface. Subcommands are added per concern; each lives in its
  * own module and is loaded only when used. */
 import { runBenchCommand } from '../../bench/cli.js';
+import { API_COMMANDS, API_USAGE, runApiCommand } from './api-commands.js';
 
 const USAGE = `usage: banana <command> [options]
 
@@ -8,7 +9,9 @@ commands:
   demo [local|wire]            real traffic through the engine, with live counters: three VMs on one
                                host (local), then a VM using another host's NIC over a udp wire (wire)
   bench SCENARIO [--quick] [--json] [--out DIR]
-                               run a benchmark scenario (forward) side by side with its baselines
+                               run a benchmark scenario side by side with its baselines
+controller (a host's bananad API):
+${API_USAGE}
 `;
 
 export async function main(argv: string[]): Promise<number> {
@@ -27,12 +30,17 @@ export async function main(argv: string[]): Promise<number> {
     }
     case 'bench':
       return runBenchCommand(rest);
+    case 'connect':
+      return runApiCommand(['spike', 'connect', ...rest]);
+    case 'disconnect':
+      return runApiCommand(['spike', 'disconnect', ...rest]);
     case undefined:
     case '-h':
     case '--help':
       process.stdout.write(USAGE);
       return cmd === undefined ? 2 : 0;
     default:
+      if (API_COMMANDS.has(cmd)) return runApiCommand(argv);
       process.stderr.write(`banana: unknown command '${cmd}'\n${USAGE}`);
       return 2;
   }

@@ -13,6 +13,7 @@ export type WireState = 'connecting' | 'up' | 'down';
 /** A `udp` wire as a port of the switch: frames switched to it leave its underlay port
  * encapsulated; frames for its wire id arriving on the underlay come in through it. */
 export class UdpWire {
+  readonly type = 'udp' as const;
   private removed = false;
   /** @internal kept by the engine; read it as `domain`. */
   currentDomain = 0;

@@ -338,6 +338,32 @@ static int find_duplicate(const struct bn_engine *eng, const struct bn_port *np)
 	return -1;
 }
 
+/* Fill rings are refilled greedily from the worker's pool: if their sizes add up to more than
+ * the pool, the last socket's fill ring stays empty and the kernel drops what it receives.
+ * Refuse such a port up front instead. */
+#define BN_POOL_SLACK (8 * BN_BURST)   /* frames in flight: tx, handoff, flood copies */
+
+static int check_pool_room(struct bn_engine *eng, const struct bn_port *p, struct bn_error *e)
+{
+	uint64_t committed[BN_MAX_WORKERS] = {0};
+	for (uint32_t s = 0; s < BN_MAX_PORTS; s++) {
+		const struct bn_port *o = eng->ports[s];
+		for (uint32_t i = 0; o && i < o->n_queues; i++)
+			committed[o->queues[i]->worker] += o->cfg.ring_size;
+	}
+	for (uint32_t i = 0; i < p->cfg.n_queues; i++) {
+		uint32_t w = (eng->next_worker + i) % eng->cfg.n_workers;
+		committed[w] += p->cfg.ring_size;
+		if (committed[w] + BN_POOL_SLACK > eng->cfg.frames_per_worker)
+			return bn_fail(e, ENOSPC, "add_port",
+				       "worker %u's pool of %u frames cannot also fill %s's %u-entry ring (%llu frames already "
+				       "committed to fill rings): raise framesPerWorker or lower ringSize",
+				       w, eng->cfg.frames_per_worker, p->cfg.ifname, p->cfg.ring_size,
+				       (unsigned long long)(committed[w] - p->cfg.ring_size));
+	}
+	return 0;
+}
+
 int bn_engine__add_port(struct bn_engine *eng, const struct bn_port_config *cfg, struct bn_port_info *info,
 			struct bn_error *e)
 {
@@ -369,6 +395,8 @@ int bn_engine__add_port(struct bn_engine *eng, const struct bn_port_config *cfg,
 		rc = bn_fail(e, EEXIST, "add_port", "%s is already a port of this engine", cfg->ifname);
 		goto err_leave;
 	}
+	if ((rc = check_pool_room(eng, p, e)) < 0)
+		goto err_leave;
 	if ((rc = bn_afxdp_port__attach(p, eng->cfg.bpf_obj_path, e)) < 0)
 		goto err_leave;
 	for (uint32_t i = 0; i < BN_MAX_WORKERS && i < eng->cfg.n_workers; i++)

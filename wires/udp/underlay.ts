@@ -36,18 +36,29 @@ interface IpAddrJson {
   addr_info?: { family: string; local: string }[];
 }
 
-export async function describeUnderlay(netns: string, ifname: string): Promise<UnderlayInterface> {
+async function addrShow(netns: string, ifname: string, what: string): Promise<IpAddrJson> {
   let links: IpAddrJson[];
   try {
     links = JSON.parse(await ip(netns, ['-j', 'addr', 'show', 'dev', ifname])) as IpAddrJson[];
   } catch (e) {
-    throw new UnderlayError(`underlay interface not found: ${(e as Error).message.split('\n')[0]}`, netns, ifname);
+    throw new UnderlayError(`${what} not found: ${(e as Error).message.split('\n')[0]}`, netns, ifname);
   }
   const link = links[0];
-  const v4 = link?.addr_info?.find((a) => a.family === 'inet');
-  if (!link?.address || !link.mtu) throw new UnderlayError('underlay interface has no MAC or MTU', netns, ifname);
+  if (!link?.address || !link.mtu) throw new UnderlayError(`${what} has no MAC or MTU`, netns, ifname);
+  return link;
+}
+
+/** MAC and MTU of any interface (a Corm's NIC, a Spike's tap). */
+export async function describeLink(netns: string, ifname: string): Promise<{ mac: string; mtu: number }> {
+  const link = await addrShow(netns, ifname, 'interface');
+  return { mac: link.address as string, mtu: link.mtu as number };
+}
+
+export async function describeUnderlay(netns: string, ifname: string): Promise<UnderlayInterface> {
+  const link = await addrShow(netns, ifname, 'underlay interface');
+  const v4 = link.addr_info?.find((a) => a.family === 'inet');
   if (!v4) throw new UnderlayError('underlay interface has no IPv4 address', netns, ifname);
-  return { netns, ifname, mac: link.address, ip: v4.local, mtu: link.mtu };
+  return { netns, ifname, mac: link.address as string, ip: v4.local, mtu: link.mtu as number };
 }
 
 /** The MAC of remoteIp as seen from the underlay, resolving it with the kernel's ARP. */

@@ -1,0 +1,58 @@
+/** A signed HTTP client for the controller API: the CLI, peer controllers and tests use it. */
+import { signRequest } from './request-signing.js';
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly body: unknown,
+    readonly url: string,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+export interface ApiClientSettings {
+  /** `host:port` of the controller. */
+  address: string;
+  secret: string;
+  /** Who is calling: a host name for peers, 'cli' for operators. */
+  caller: string;
+  timeoutMs?: number;
+}
+
+export class ApiClient {
+  constructor(private readonly s: ApiClientSettings) {}
+
+  get address(): string {
+    return this.s.address;
+  }
+
+  async request<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<T> {
+    const text = body === undefined ? '' : JSON.stringify(body);
+    const headers: Record<string, string> = signRequest(this.s.secret, this.s.caller, method, path, text);
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    const url = `http://${this.s.address}${path}`;
+    let res: Response;
+    try {
+      res = await fetch(url, { method, headers, body: body === undefined ? undefined : text, signal: AbortSignal.timeout(this.s.timeoutMs ?? 15_000) });
+    } catch (e) {
+      const cause = (e as { cause?: { code?: string } }).cause?.code ?? (e as Error).message;
+      throw new ApiError(0, 'unreachable', `cannot reach the controller at ${this.s.address} (${cause})`, undefined, url);
+    }
+    const raw = await res.text();
+    let parsed: unknown = undefined;
+    try {
+      parsed = raw ? JSON.parse(raw) : undefined;
+    } catch {
+      parsed = raw;
+    }
+    if (!res.ok) {
+      const b = (parsed ?? {}) as { error?: string; message?: string };
+      throw new ApiError(res.status, b.error ?? 'http-error', `${method} ${path}: ${res.status} ${b.message ?? raw}`, parsed, url);
+    }
+    return parsed as T;
+  }
+}

@@ -1,0 +1,69 @@
+/** The controller API as data: each route's method, path, schemas and handler. The server
+ * registers them; the OpenAPI document is generated from the same table. */
+import type { z } from 'zod';
+import type { HostController } from '../host-controller.js';
+import type { Registry } from '../registry/index.js';
+import { connectBody, createSpikeBody, endpointQuery, openCormEndBody, spikeParams, wireParams } from './schemas.js';
+
+export interface RouteContext {
+  controller: HostController;
+  registry: Registry;
+  /** Who signed the request (a host name, or 'cli'). */
+  caller: string;
+  refusals: Readonly<Record<string, number>>;
+}
+
+export interface Route<P extends z.ZodType = z.ZodType, Q extends z.ZodType = z.ZodType, B extends z.ZodType = z.ZodType> {
+  method: 'GET' | 'POST' | 'DELETE';
+  /** fastify path syntax (`:name`). */
+  path: string;
+  summary: string;
+  /** Only peers' controllers call it (a host signs it, never the CLI). */
+  peer?: boolean;
+  params?: P;
+  query?: Q;
+  body?: B;
+  /** Status of a success. Default 200. */
+  status?: number;
+  handler(ctx: RouteContext, input: { params: z.infer<P>; query: z.infer<Q>; body: z.infer<B> }): Promise<unknown> | unknown;
+}
+
+function route<P extends z.ZodType, Q extends z.ZodType, B extends z.ZodType>(r: Route<P, Q, B>): Route {
+  return r as unknown as Route;
+}
+
+export const ROUTES: readonly Route[] = [
+  route({ method: 'GET', path: '/v1/host', summary: 'This host: name, labels, underlay, workers, refused requests', handler: (c) => ({ ...c.controller.hostView(), authRefusals: c.refusals }) }),
+  route({ method: 'GET', path: '/v1/hosts', summary: 'Hosts in the registry', handler: (c) => c.registry.listHosts() }),
+  route({
+    method: 'GET', path: '/v1/endpoints', summary: 'Endpoints in the registry (Corms, their VFs, Spikes)', query: endpointQuery,
+    handler: (c, { query }) => c.registry.listEndpoints({ ...(query.host ? { host: query.host } : {}), ...(query.kind ? { kind: query.kind } : {}) }),
+  }),
+  route({ method: 'GET', path: '/v1/corms', summary: "This host's Corms with their endpoints and counters", handler: (c) => c.controller.cormViews() }),
+  route({ method: 'GET', path: '/v1/spikes', summary: "This host's Spikes", handler: (c) => c.controller.spikeViews() }),
+  route({ method: 'GET', path: '/v1/spikes/:name', summary: 'One Spike', params: spikeParams, handler: (c, { params }) => c.controller.spike(params.name) }),
+  route({ method: 'POST', path: '/v1/spikes', summary: 'Create a Spike on an interface of this host', body: createSpikeBody, status: 201, handler: (c, { body }) => c.controller.createSpike(body) }),
+  route({
+    method: 'DELETE', path: '/v1/spikes/:name', summary: 'Delete a Spike (disconnecting its wire first)', params: spikeParams, status: 204,
+    handler: (c, { params }) => c.controller.deleteSpike(params.name),
+  }),
+  route({
+    method: 'POST', path: '/v1/spikes/:name/connect', summary: 'Wire a Spike to a Corm (type auto, local or udp)', params: spikeParams, body: connectBody,
+    handler: (c, { params, body }) => c.controller.connect(params.name, body),
+  }),
+  route({
+    method: 'POST', path: '/v1/spikes/:name/disconnect', summary: "Take a Spike's wire down (both ends)", params: spikeParams, status: 204,
+    handler: (c, { params }) => c.controller.disconnect(params.name),
+  }),
+  route({ method: 'GET', path: '/v1/wires', summary: "This host's wire ends with state and counters", handler: (c) => c.controller.wireViews() }),
+  route({ method: 'GET', path: '/v1/wires/:id', summary: 'One wire end: state, MTU, counters, sequence stats', params: wireParams, handler: (c, { params }) => c.controller.wire(params.id) }),
+  route({ method: 'GET', path: '/v1/audit', summary: "Frame audit of the host's engine (every frame in exactly one place)", handler: (c) => c.controller.audit() }),
+  route({
+    method: 'POST', path: '/v1/peer/wires', summary: 'Peer: open the Corm end of a udp wire for one of the caller’s Spikes', peer: true, body: openCormEndBody, status: 201,
+    handler: (c, { body }) => c.controller.openCormEnd(c.caller, body),
+  }),
+  route({
+    method: 'DELETE', path: '/v1/peer/wires/:id', summary: 'Peer: close the Corm end of a wire the caller opened', peer: true, params: wireParams, status: 204,
+    handler: (c, { params }) => c.controller.closeCormEnd(c.caller, params.id),
+  }),
+];

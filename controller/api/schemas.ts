@@ -1,0 +1,51 @@
+/** Request schemas of the controller API (zod): the server validates with them and the
+ * OpenAPI document is generated from them. */
+import { z } from 'zod';
+import { isValidName } from '../registry/index.js';
+
+export const nameSchema = z.string().refine(isValidName, { message: 'must be 1-63 characters [A-Za-z0-9._-], starting with a letter or digit' });
+
+const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
+export const macSchema = z
+  .string()
+  .transform((s) => s.toLowerCase())
+  .refine((s) => MAC.test(s), { message: 'must be a MAC address aa:bb:cc:dd:ee:ff' })
+  .refine((s) => (parseInt(s.slice(0, 2), 16) & 1) === 0, { message: 'must be unicast (the multicast bit is set)' });
+
+export const endpointIdSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}(\/[A-Za-z0-9][A-Za-z0-9._-]{0,62})+$/, {
+  message: 'must be an endpoint id <host>/<name>',
+});
+
+export const createSpikeBody = z.strictObject({
+  name: nameSchema,
+  ifname: z.string().min(1).max(15),
+  /** Namespace of the interface; default: the host's. */
+  netns: z.string().default(''),
+  mac: macSchema,
+});
+
+export const connectBody = z.strictObject({
+  /** Corm endpoint id, `<host>/<corm>`. */
+  corm: endpointIdSchema,
+  type: z.enum(['auto', 'local', 'udp']).default('auto'),
+});
+
+export const spikeParams = z.strictObject({ name: nameSchema });
+export const wireParams = z.strictObject({ id: z.coerce.number().int().min(1).max(2 ** 32 - 1) });
+
+export const endpointQuery = z.strictObject({
+  host: nameSchema.optional(),
+  kind: z.enum(['corm', 'spike']).optional(),
+});
+
+export const openCormEndBody = z.strictObject({
+  wireId: z.number().int().min(1).max(2 ** 32 - 1),
+  corm: nameSchema,
+  spike: endpointIdSchema,
+  spikeMac: macSchema,
+  underlay: z.strictObject({
+    ip: z.ipv4(),
+    mtu: z.number().int().min(576).max(65535),
+    udpPort: z.number().int().min(1).max(65535),
+  }),
+});

@@ -1,0 +1,157 @@
+/** The `banana` commands that talk to a host's controller API: hosts, endpoints, Corms,
+ * Spikes, wires. Human tables by default, `--json` for scripts. Where the API is and the
+ * secret come from `--config HOST.json` (its listen address and secret), or `--api HOST:PORT`
+ * with `--secret-file FILE`, or BANANA_API / BANANA_SECRET. */
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { ApiClient, ApiError } from '../api/api-client.js';
+import { readHostConfig } from '../config/host-config.js';
+import type { CormView, HostView, SpikeView, WireView } from '../model/views.js';
+import type { EndpointRecord, HostRecord } from '../registry/index.js';
+import { formatTable } from './table.js';
+
+export const API_USAGE = `  host                         this host: name, labels, underlay
+  hosts                        hosts in the registry
+  endpoints [--host H] [--kind corm|spike]
+                               endpoints in the registry
+  corm ls                      this host's Corms and the Spikes wired to them
+  spike ls | show NAME
+  spike create NAME --ifname IF --mac MAC [--netns NS]
+  spike delete NAME
+  spike connect NAME CORM-ENDPOINT [--type auto|local|udp]
+  spike disconnect NAME
+  wire ls | show ID            wire ends with state, MTU and counters
+  audit                        frame audit of the host's engine
+  connection: --config HOST.json | --api HOST:PORT --secret-file F (or BANANA_API, BANANA_SECRET); --json`;
+
+class UsageError extends Error {}
+
+function client(v: { config?: string; api?: string; 'secret-file'?: string }): ApiClient {
+  if (v.config) {
+    const cfg = readHostConfig(v.config);
+    return new ApiClient({ address: v.api ?? cfg.listen, secret: cfg.secret, caller: 'cli' });
+  }
+  const address = v.api ?? process.env.BANANA_API;
+  const secret = v['secret-file'] ? readFileSync(v['secret-file'], 'utf8').trim() : process.env.BANANA_SECRET;
+  if (!address || !secret) throw new UsageError('say where the controller is: --config HOST.json, or --api HOST:PORT with --secret-file F (or BANANA_API and BANANA_SECRET)');
+  return new ApiClient({ address, secret, caller: 'cli' });
+}
+
+const drops = (d: Record<string, number>) => Object.entries(d).map(([k, v]) => `${k}=${v}`).join(',') || '-';
+
+function wireRows(ws: WireView[]): string {
+  return formatTable(
+    ['id', 'type', 'side', 'spike', 'corm', 'peer', 'state', 'mtu', 'rx pkts', 'tx pkts', 'seq gaps', 'drops'],
+    ws.map((w) => [w.id, w.type, w.side, w.spike, w.corm, w.peerHost ?? '-', w.state, w.mtu, w.counters.rx_packets, w.counters.tx_packets, w.sequence?.gaps ?? 0, drops(w.counters.drops)]),
+  );
+}
+
+function spikeRows(ss: SpikeView[]): string {
+  return formatTable(
+    ['spike', 'ifname', 'mac', 'xdp', 'corm', 'wire', 'rx pkts', 'tx pkts', 'drops'],
+    ss.map((s) => [s.id, s.ifname, s.mac, s.mode, s.connect ? `${s.connect.corm} (${s.connect.type})` : '-', s.wire === null ? '-' : String(s.wire), s.counters.rx_packets, s.counters.tx_packets, drops(s.counters.drops)]),
+  );
+}
+
+async function run(api: ApiClient, words: string[], v: Record<string, string | boolean | undefined>): Promise<{ data: unknown; text: string }> {
+  const [obj, verb, arg1, arg2] = words;
+  const need = (x: string | undefined, what: string): string => {
+    if (!x) throw new UsageError(`missing ${what}`);
+    return x;
+  };
+  const str = (k: string) => (typeof v[k] === 'string' ? (v[k] as string) : undefined);
+  switch (`${obj} ${verb ?? ''}`.trim()) {
+    case 'host': {
+      const h = await api.request<HostView>('GET', '/v1/host');
+      const u = h.underlay;
+      return { data: h, text: `${h.name}  labels ${JSON.stringify(h.labels)}  controller ${h.controller}  workers ${h.workers}\nunderlay ${u.ifname} ${u.ip} ${u.mac} mtu ${u.mtu} udp/${u.udpPort} xdp ${u.mode}  drops ${drops(u.counters.drops)}` };
+    }
+    case 'hosts': {
+      const hs = await api.request<HostRecord[]>('GET', '/v1/hosts');
+      return { data: hs, text: formatTable(['host', 'controller', 'underlay', 'labels', 'updated'], hs.map((h) => [h.name, h.controller, h.underlay, Object.entries(h.labels).map(([k, x]) => `${k}=${x}`).join(',') || '-', h.updatedAt])) };
+    }
+    case 'endpoints': {
+      const q = new URLSearchParams();
+      if (str('host')) q.set('host', str('host')!);
+      if (str('kind')) q.set('kind', str('kind')!);
+      const es = await api.request<EndpointRecord[]>('GET', `/v1/endpoints${q.size ? `?${q}` : ''}`);
+      return { data: es, text: formatTable(['endpoint', 'kind', 'mac', 'attributes'], es.map((e) => [e.id, e.kind, e.mac, Object.entries(e.attributes).map(([k, x]) => `${k}=${x}`).join(',') || '-'])) };
+    }
+    case 'corm ls': {
+      const cs = await api.request<CormView[]>('GET', '/v1/corms');
+      return { data: cs, text: formatTable(['corm', 'ifname', 'mac', 'mtu', 'xdp', 'queues', 'spikes', 'rx pkts', 'tx pkts', 'drops'], cs.map((c) => [c.id, c.ifname, c.mac, c.mtu, c.mode, c.queues, c.endpoints.join(',') || '-', c.counters.rx_packets, c.counters.tx_packets, drops(c.counters.drops)])) };
+    }
+    case 'spike ls': {
+      const ss = await api.request<SpikeView[]>('GET', '/v1/spikes');
+      return { data: ss, text: spikeRows(ss) };
+    }
+    case 'spike show': {
+      const s = await api.request<SpikeView>('GET', `/v1/spikes/${encodeURIComponent(need(arg1, 'Spike name'))}`);
+      return { data: s, text: spikeRows([s]) };
+    }
+    case 'spike create': {
+      const body = { name: need(arg1, 'Spike name'), ifname: need(str('ifname'), '--ifname'), mac: need(str('mac'), '--mac'), ...(str('netns') ? { netns: str('netns') } : {}) };
+      const s = await api.request<SpikeView>('POST', '/v1/spikes', body);
+      return { data: s, text: `created ${s.id} on ${s.ifname} (XDP ${s.mode})` };
+    }
+    case 'spike delete':
+      await api.request('DELETE', `/v1/spikes/${encodeURIComponent(need(arg1, 'Spike name'))}`);
+      return { data: { deleted: arg1 }, text: `deleted ${arg1}` };
+    case 'spike connect': {
+      const w = await api.request<WireView>('POST', `/v1/spikes/${encodeURIComponent(need(arg1, 'Spike name'))}/connect`, { corm: need(arg2, 'Corm endpoint'), type: str('type') ?? 'auto' });
+      return { data: w, text: `${w.spike} -> ${w.corm}: ${w.type} wire ${w.id}, mtu ${w.mtu}, ${w.state}` };
+    }
+    case 'spike disconnect':
+      await api.request('POST', `/v1/spikes/${encodeURIComponent(need(arg1, 'Spike name'))}/disconnect`);
+      return { data: { disconnected: arg1 }, text: `disconnected ${arg1}` };
+    case 'wire ls': {
+      const ws = await api.request<WireView[]>('GET', '/v1/wires');
+      return { data: ws, text: wireRows(ws) };
+    }
+    case 'wire show': {
+      const w = await api.request<WireView>('GET', `/v1/wires/${encodeURIComponent(need(arg1, 'wire id'))}`);
+      return { data: w, text: wireRows([w]) };
+    }
+    case 'audit': {
+      const a = await api.request<{ ok: boolean; workers: { total: number; missing: number; kernelTx: number }[] }>('GET', '/v1/audit');
+      return { data: a, text: `frame audit: ${a.ok ? 'every frame accounted for' : 'FRAMES MISSING'}\n${formatTable(['worker', 'frames', 'missing', 'held by kernel'], a.workers.map((w, i) => [i, w.total, w.missing, w.kernelTx]))}` };
+    }
+    default:
+      throw new UsageError(`unknown command '${words.join(' ')}'`);
+  }
+}
+
+export const API_COMMANDS = new Set(['host', 'hosts', 'endpoints', 'corm', 'spike', 'wire', 'audit']);
+
+export async function runApiCommand(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        config: { type: 'string', short: 'c' }, api: { type: 'string' }, 'secret-file': { type: 'string' }, json: { type: 'boolean' },
+        host: { type: 'string' }, kind: { type: 'string' }, ifname: { type: 'string' }, mac: { type: 'string' }, netns: { type: 'string' }, type: { type: 'string' },
+      },
+    });
+  } catch (e) {
+    process.stderr.write(`banana: ${(e as Error).message}\n${API_USAGE}\n`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  try {
+    const out = await run(client(values), positionals, values);
+    process.stdout.write(`${values.json ? JSON.stringify(out.data, null, 2) : out.text}\n`);
+    return 0;
+  } catch (e) {
+    if (e instanceof UsageError) {
+      process.stderr.write(`banana: ${e.message}\n${API_USAGE}\n`);
+      return 2;
+    }
+    if (e instanceof ApiError) {
+      process.stderr.write(values.json ? `${JSON.stringify({ status: e.status, ...(e.body as object) })}\n` : `banana: ${e.message}\n`);
+      return 1;
+    }
+    throw e;
+  }
+}

@@ -1,0 +1,111 @@
+/** The host configuration bananad reads: who this host is, which NICs it runs as Corms, its
+ * underlay, its engine, the registry, where it listens and the cluster secret. Validated
+ * before anything is touched; every rejection names the file and the field. */
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { checkAddress, isValidName } from '../registry/index.js';
+import { ConfigError } from './config-error.js';
+
+const name = z.string().refine(isValidName, { message: 'must be 1-63 characters [A-Za-z0-9._-], starting with a letter or digit' });
+const ifname = z.string().min(1).max(15);
+const xdpMode = z.enum(['auto', 'native', 'generic']);
+const address = z.string().superRefine((s, ctx) => {
+  const bad = checkAddress(s);
+  if (bad !== undefined) ctx.addIssue({ code: 'custom', message: bad });
+});
+
+const busyPoll = z.union([
+  z.literal(false),
+  z.strictObject({ budget: z.number().int().min(1).max(65535).optional(), usecs: z.number().int().min(0).max(1_000_000).optional() }),
+]);
+
+const corm = z.strictObject({
+  /** Endpoint name: the Corm is `<host>/<name>`. */
+  name,
+  ifname,
+  mode: xdpMode.default('auto'),
+  queues: z.union([z.number().int().min(1).max(64), z.literal('all')]).default(1),
+  busyPoll: busyPoll.default(false),
+});
+
+const engine = z.strictObject({
+  workers: z.number().int().min(1).max(64).default(1),
+  cpus: z.array(z.number().int().min(0)).optional(),
+  /** Daemons share cores with everything else on a host: back off when idle by default. */
+  idle: z
+    .discriminatedUnion('policy', [
+      z.strictObject({ policy: z.literal('busy') }),
+      z.strictObject({ policy: z.literal('backoff'), spinLoops: z.number().int().min(0).optional(), maxSleepUs: z.number().int().min(1).optional() }),
+    ])
+    .default({ policy: 'backoff', spinLoops: 2000, maxSleepUs: 200 }),
+  framesPerWorker: z.number().int().min(256).default(16384),
+  fdbAgeingMs: z.number().int().min(1).optional(),
+});
+
+export const hostConfigSchema = z.strictObject({
+  host: name,
+  /** Placement labels: site, cluster, rack... */
+  labels: z.record(z.string(), z.string()).default({}),
+  /** Network namespace holding this host's interfaces; '' (default) is the daemon's own. */
+  netns: z.string().default(''),
+  underlay: z.strictObject({
+    ifname,
+    udpPort: z.number().int().min(1).max(65535).default(7471),
+    mode: xdpMode.default('auto'),
+  }),
+  corms: z.array(corm).default([]),
+  /** Spike ports (VM backends) are many and light: smaller rings than a NIC's by default. */
+  spikes: z.strictObject({ ringSize: z.number().int().min(64).max(16384).default(512) }).default({ ringSize: 512 }),
+  engine: engine.default({ workers: 1, idle: { policy: 'backoff', spinLoops: 2000, maxSleepUs: 200 }, framesPerWorker: 16384 }),
+  registry: z.strictObject({ type: z.literal('embedded'), dir: z.string().min(1) }),
+  /** Where the controller API listens, host:port. Peers dial it; the CLI too. */
+  listen: address,
+  /** The cluster's shared secret (at least 16 characters), or a file holding it. */
+  secret: z.string().min(16).optional(),
+  secretFile: z.string().min(1).optional(),
+  /** Keepalive period of this host's wires. */
+  keepaliveMs: z.number().int().min(10).max(60_000).default(100),
+});
+
+export type HostConfig = Omit<z.infer<typeof hostConfigSchema>, 'secret' | 'secretFile'> & { secret: string };
+export type CormConfig = z.infer<typeof corm>;
+
+function fieldOf(path: readonly PropertyKey[]): string {
+  return path.reduce<string>((acc, p) => (typeof p === 'number' ? `${acc}[${p}]` : acc ? `${acc}.${String(p)}` : String(p)), '') || '(root)';
+}
+
+/** Validates parsed JSON. */
+export function parseHostConfig(file: string, raw: unknown): HostConfig {
+  const r = hostConfigSchema.safeParse(raw);
+  if (!r.success) {
+    const issue = r.error.issues[0]!;
+    throw new ConfigError(file, fieldOf(issue.path), issue.message);
+  }
+  const { secret, secretFile, ...rest } = r.data;
+  if ((secret === undefined) === (secretFile === undefined)) throw new ConfigError(file, 'secret', 'give exactly one of secret and secretFile');
+  let key = secret;
+  if (secretFile !== undefined) {
+    try {
+      key = readFileSync(secretFile, 'utf8').trim();
+    } catch (e) {
+      throw new ConfigError(file, 'secretFile', `cannot read ${secretFile}: ${(e as Error).message}`);
+    }
+    if (key.length < 16) throw new ConfigError(file, 'secretFile', `${secretFile} must hold at least 16 characters`);
+  }
+  const names = new Set<string>();
+  rest.corms.forEach((c, i) => {
+    if (names.has(c.name)) throw new ConfigError(file, `corms[${i}].name`, `duplicate Corm name ${c.name}`);
+    names.add(c.name);
+  });
+  return { ...rest, secret: key as string };
+}
+
+export function readHostConfig(file: string): HostConfig {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new ConfigError(file, '(file)', `cannot read: ${(e as Error).message}`);
+  }
+  return parseHostConfig(file, raw);
+}

@@ -1,0 +1,509 @@
+/** The endpoint controller of one host. It owns the host's engine: its Corms (NIC ports, each
+ * a switching domain), its Spikes (VM backends, each a domain of its own until wired) and the
+ * host's ends of wires. The API and peers change the desired state; `plan` diffs it against
+ * what runs, and the actions of one endpoint are applied one at a time (KeyedSerial). */
+import { randomInt } from 'node:crypto';
+import type { Logger } from 'pino';
+import { Engine, type Port, type UdpWire } from '../dataplane/lib/index.js';
+import { LocalWire } from '../wires/local/local-wire.js';
+import { openUdpEnd, type UnderlayPeer } from '../wires/udp/udp-end.js';
+import { describeLink, describeUnderlay, type UnderlayInterface } from '../wires/udp/underlay.js';
+import type { WireEnd, WireType } from '../wires/wire.js';
+import { ApiClient, ApiError } from './api/api-client.js';
+import type { CormConfig, HostConfig } from './config/host-config.js';
+import { ControllerError } from './controller-error.js';
+import { KeyedSerial } from './keyed-serial.js';
+import { actionKey, plan, type Action, type HostState, type SpikeState } from './model/plan.js';
+import type { ConnectSpec, CormEndSpec, SpikeSpec } from './model/specs.js';
+import { countersView, type CormView, type HostView, type SpikeView, type WireView } from './model/views.js';
+import { HostRecords } from './host-records.js';
+import type { Registry } from './registry/index.js';
+
+interface LiveCorm {
+  cfg: CormConfig;
+  id: string;
+  port: Port;
+  domain: number;
+  mac: string;
+  mtu: number;
+}
+
+interface LiveSpike {
+  spec: SpikeSpec;
+  port: Port;
+  domain: number;
+  mtu: number;
+  connect?: ConnectSpec;
+  wire?: WireEnd;
+  /** Where the wire goes: the Corm id and, for a remote one, its host. */
+  corm?: string;
+  peerHost?: string;
+}
+
+interface LiveCormEnd {
+  spec: CormEndSpec;
+  wire: UdpWire;
+}
+
+/** The body a Spike's host sends to the Corm's host to open the Corm end of a udp wire. */
+export interface OpenCormEndRequest {
+  wireId: number;
+  corm: string;
+  spike: string;
+  spikeMac: string;
+  underlay: UnderlayPeer;
+}
+
+export interface OpenCormEndReply {
+  underlay: UnderlayPeer;
+  endpoint: string;
+}
+
+const FIRST_SPIKE_DOMAIN = 1024;
+
+export class HostController {
+  private readonly corms = new Map<string, LiveCorm>();
+  private readonly spikes = new Map<string, LiveSpike>();
+  private readonly cormEnds = new Map<number, LiveCormEnd>();
+  private readonly desired: { spikes: Map<string, SpikeState>; cormEnds: Map<number, CormEndSpec> } = { spikes: new Map(), cormEnds: new Map() };
+  private readonly serial = new KeyedSerial();
+  private readonly freeDomains: number[] = [];
+  private nextDomain = FIRST_SPIKE_DOMAIN;
+  private closed = false;
+
+  private constructor(
+    readonly config: HostConfig,
+    private readonly engine: Engine,
+    private readonly underlayPort: Port,
+    private readonly underlay: UnderlayInterface,
+    private readonly records: HostRecords,
+    private readonly log: Logger,
+  ) {}
+
+  static async start(config: HostConfig, registry: Registry, log: Logger): Promise<HostController> {
+    const underlay = await describeUnderlay(config.netns, config.underlay.ifname);
+    const e = config.engine;
+    const engine = new Engine({
+      workers: e.workers,
+      idle: e.idle,
+      framesPerWorker: e.framesPerWorker,
+      ...(e.cpus ? { cpus: e.cpus } : {}),
+      ...(e.fdbAgeingMs ? { fdbAgeingMs: e.fdbAgeingMs } : {}),
+    });
+    try {
+      engine.on('queue-failed', (f) => log.error({ event: 'queue-failed', port: f.port?.toString(), queue: f.queue, code: f.code }, f.message));
+      const underlayPort = engine.addPort({ ifname: config.underlay.ifname, netns: config.netns, mode: config.underlay.mode, underlay: { udpPort: config.underlay.udpPort } });
+      log.info({ event: 'underlay-up', port: underlayPort.toString(), mode: underlayPort.mode, ip: underlay.ip, mtu: underlay.mtu }, 'underlay port up');
+      const records = new HostRecords(registry, config, underlay.ip, log);
+      const c = new HostController(config, engine, underlayPort, underlay, records, log);
+      config.corms.forEach((cfg, i) => c.addCorm(cfg, i + 1));
+      await Promise.all([...c.corms.values()].map(async (corm) => Object.assign(corm, await describeLink(config.netns, corm.cfg.ifname))));
+      engine.start();
+      await records.start([...c.corms.values()].map((corm) => ({
+        id: corm.id, kind: 'corm', host: config.host, mac: corm.mac,
+        attributes: { ifname: corm.cfg.ifname, mode: corm.port.mode, queues: String(corm.port.queues.length), mtu: String(corm.mtu) },
+      })));
+      log.info({ event: 'started', host: config.host, workers: engine.workers, corms: [...c.corms.keys()] }, 'controller started');
+      return c;
+    } catch (err) {
+      engine.close();
+      throw err;
+    }
+  }
+
+  private addCorm(cfg: CormConfig, domain: number): void {
+    const port = this.engine.addPort({
+      ifname: cfg.ifname, netns: this.config.netns, mode: cfg.mode, queues: cfg.queues, domain,
+      ...(cfg.busyPoll ? { busyPoll: cfg.busyPoll } : {}),
+    });
+    const id = `${this.config.host}/${cfg.name}`;
+    this.corms.set(cfg.name, { cfg, id, port, domain, mac: '', mtu: 0 });
+    this.log.info({ event: 'corm-up', corm: id, port: port.toString(), mode: port.mode, queues: port.queues.length }, 'Corm up');
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.records.close();
+    this.engine.close();
+    this.log.info({ event: 'stopped', host: this.config.host }, 'controller stopped');
+  }
+
+  // ---- operator API ------------------------------------------------------------
+
+  async createSpike(spec: SpikeSpec): Promise<SpikeView> {
+    return this.serial.run(`spike:${spec.name}`, async () => {
+      const have = this.desired.spikes.get(spec.name);
+      if (have) throw new ControllerError('conflict', `Spike ${this.config.host}/${spec.name} already exists`, { spike: spec.name });
+      this.desired.spikes.set(spec.name, { spec });
+      await this.reconcile(`spike:${spec.name}`);
+      return this.spikeView(this.spikes.get(spec.name)!);
+    });
+  }
+
+  async deleteSpike(name: string): Promise<void> {
+    await this.serial.run(`spike:${name}`, async () => {
+      this.requireSpike(name);
+      this.desired.spikes.delete(name);
+      await this.reconcile(`spike:${name}`);
+    });
+  }
+
+  async connect(name: string, to: ConnectSpec): Promise<WireView> {
+    return this.serial.run(`spike:${name}`, async () => {
+      const want = this.requireSpike(name);
+      // Resolve and check first: a request that cannot work must not touch a running wire.
+      const resolved = await this.resolveTarget(to);
+      this.desired.spikes.set(name, { ...want, connect: { corm: to.corm, type: resolved.type } });
+      await this.reconcile(`spike:${name}`);
+      return this.wireViewOfSpike(this.spikes.get(name)!)!;
+    });
+  }
+
+  async disconnect(name: string): Promise<void> {
+    await this.serial.run(`spike:${name}`, async () => {
+      const want = this.requireSpike(name);
+      if (!want.connect) throw new ControllerError('conflict', `Spike ${this.config.host}/${name} is not connected`, { spike: name });
+      this.desired.spikes.set(name, { spec: want.spec });
+      await this.reconcile(`spike:${name}`);
+    });
+  }
+
+  // ---- peer API ------------------------------------------------------------------
+
+  async openCormEnd(caller: string, req: OpenCormEndRequest): Promise<OpenCormEndReply> {
+    return this.serial.run(`wire:${req.wireId}`, async () => {
+      if (!this.corms.has(req.corm)) throw new ControllerError('not-found', `no Corm ${this.config.host}/${req.corm} on this host`, { corm: req.corm });
+      const spikeHost = req.spike.split('/')[0];
+      if (spikeHost !== caller) throw new ControllerError('forbidden', `${caller} may not open a wire for ${req.spike}: a host wires only its own Spikes`, { caller });
+      const rec = await this.records.registry.getHost(caller);
+      if (!rec) throw new ControllerError('forbidden', `${caller} is not in the registry`, { caller });
+      if (rec.underlay !== req.underlay.ip) {
+        throw new ControllerError('forbidden', `underlay ${req.underlay.ip} does not match ${caller}'s registry record (${rec.underlay})`, { caller });
+      }
+      if (this.wireIdInUse(req.wireId)) throw new ControllerError('conflict', `wire id ${req.wireId} is in use on ${this.config.host}`, { wireId: req.wireId });
+      const spec: CormEndSpec = { wireId: req.wireId, corm: req.corm, spike: req.spike, spikeMac: req.spikeMac, peerHost: caller, peer: req.underlay };
+      this.desired.cormEnds.set(req.wireId, spec);
+      await this.reconcile(`wire:${req.wireId}`);
+      return { underlay: this.underlayPeer(), endpoint: this.vfId(spec) };
+    });
+  }
+
+  async closeCormEnd(caller: string, wireId: number): Promise<void> {
+    await this.serial.run(`wire:${wireId}`, async () => {
+      const spec = this.desired.cormEnds.get(wireId);
+      if (!spec) throw new ControllerError('not-found', `no wire ${wireId} on ${this.config.host}`, { wireId });
+      if (spec.peerHost !== caller) throw new ControllerError('forbidden', `wire ${wireId} belongs to ${spec.peerHost}, not ${caller}`, { wireId, caller });
+      this.desired.cormEnds.delete(wireId);
+      await this.reconcile(`wire:${wireId}`);
+    });
+  }
+
+  // ---- views ----------------------------------------------------------------------
+
+  hostView(): HostView {
+    const u = this.underlay;
+    return {
+      name: this.config.host,
+      labels: this.config.labels,
+      controller: this.config.listen,
+      underlay: { ifname: u.ifname, ip: u.ip, mac: u.mac, mtu: u.mtu, udpPort: this.config.underlay.udpPort, mode: this.underlayPort.mode, counters: countersView(this.underlayPort.counters()) },
+      workers: this.engine.workers,
+    };
+  }
+
+  cormViews(): CormView[] {
+    return [...this.corms.values()].map((c) => ({
+      id: c.id,
+      ifname: c.cfg.ifname,
+      mac: c.mac,
+      mtu: c.mtu,
+      mode: c.port.mode,
+      queues: c.port.queues.length,
+      endpoints: [
+        ...[...this.cormEnds.values()].filter((e) => e.spec.corm === c.cfg.name).map((e) => e.spec.spike),
+        ...[...this.spikes.values()].filter((s) => s.wire?.type === 'local' && s.corm === c.id).map((s) => `${this.config.host}/${s.spec.name}`),
+      ].sort(),
+      counters: countersView(c.port.counters()),
+    }));
+  }
+
+  spikeViews(): SpikeView[] {
+    return [...this.spikes.values()].map((s) => this.spikeView(s));
+  }
+
+  spikeView(s: LiveSpike): SpikeView {
+    return {
+      id: `${this.config.host}/${s.spec.name}`,
+      ifname: s.spec.ifname,
+      netns: s.spec.netns,
+      mac: s.spec.mac,
+      mode: s.port.mode,
+      connect: s.connect ?? null,
+      wire: s.wire?.wireId ?? null,
+      counters: countersView(s.port.counters()),
+    };
+  }
+
+  spike(name: string): SpikeView {
+    const s = this.spikes.get(name);
+    if (!s) throw new ControllerError('not-found', `no Spike ${this.config.host}/${name}`, { spike: name });
+    return this.spikeView(s);
+  }
+
+  wireViews(): WireView[] {
+    const out: WireView[] = [];
+    for (const s of this.spikes.values()) {
+      const v = this.wireViewOfSpike(s);
+      if (v) out.push(v);
+    }
+    for (const e of this.cormEnds.values()) {
+      out.push(this.wireView(e.wire, 'corm', e.spec.spike, `${this.config.host}/${e.spec.corm}`, e.spec.peerHost));
+    }
+    return out.sort((a, b) => a.id - b.id);
+  }
+
+  wire(id: number): WireView {
+    const w = this.wireViews().find((v) => v.id === id);
+    if (!w) throw new ControllerError('not-found', `no wire ${id} on ${this.config.host}`, { wireId: id });
+    return w;
+  }
+
+  audit(): ReturnType<Engine['auditFrames']> {
+    return this.engine.auditFrames();
+  }
+
+  // ---- reconciliation --------------------------------------------------------------
+
+  private actualState(): HostState {
+    const spikes = new Map<string, SpikeState>();
+    for (const [name, s] of this.spikes) spikes.set(name, s.connect ? { spec: s.spec, connect: s.connect } : { spec: s.spec });
+    const cormEnds = new Map<number, CormEndSpec>();
+    for (const [id, e] of this.cormEnds) cormEnds.set(id, e.spec);
+    return { spikes, cormEnds };
+  }
+
+  /** Applies the actions of one endpoint. On failure the desired state of that endpoint falls
+   * back to what actually runs, so a failed request leaves nothing half-wanted behind. */
+  private async reconcile(key: string): Promise<void> {
+    const actions = plan(this.desired, this.actualState()).filter((a) => actionKey(a) === key);
+    try {
+      for (const a of actions) await this.apply(a);
+    } catch (err) {
+      const actual = this.actualState();
+      if (key.startsWith('spike:')) this.restore(this.desired.spikes, actual.spikes, key.slice('spike:'.length));
+      else this.restore(this.desired.cormEnds, actual.cormEnds, Number(key.slice('wire:'.length)));
+      throw err;
+    }
+  }
+
+  private restore<K, V>(desired: Map<K, V>, actual: ReadonlyMap<K, V>, k: K): void {
+    const v = actual.get(k);
+    if (v === undefined) desired.delete(k);
+    else desired.set(k, v);
+  }
+
+  private async apply(a: Action): Promise<void> {
+    this.log.debug({ event: 'action', ...a }, a.op);
+    switch (a.op) {
+      case 'add-spike':
+        return this.addSpike(a.spec);
+      case 'remove-spike':
+        return this.removeSpike(a.name);
+      case 'connect':
+        return this.connectSpike(this.spikes.get(a.spike)!, a.to);
+      case 'disconnect':
+        return this.disconnectSpike(this.spikes.get(a.spike)!);
+      case 'add-corm-end':
+        return this.addCormEnd(a.spec);
+      case 'remove-corm-end':
+        return this.removeCormEnd(a.wireId);
+    }
+  }
+
+  private async addSpike(spec: SpikeSpec): Promise<void> {
+    const netns = spec.netns || this.config.netns;
+    const link = await describeLink(netns, spec.ifname).catch((err: unknown) => {
+      throw new ControllerError('not-found', `Spike ${spec.name}: ${(err as Error).message}`, { spike: spec.name, ifname: spec.ifname });
+    });
+    const domain = this.freeDomains.pop() ?? this.nextDomain++;
+    let port: Port;
+    try {
+      port = this.engine.addPort({ ifname: spec.ifname, netns, domain, ringSize: this.config.spikes.ringSize });
+    } catch (err) {
+      this.freeDomains.push(domain);
+      const full = (err as { context?: { code?: string } }).context?.code === 'ENOSPC';
+      throw new ControllerError(full ? 'conflict' : 'dataplane-failed', `cannot bind Spike ${spec.name} to ${spec.ifname}: ${(err as Error).message}`, { spike: spec.name });
+    }
+    this.spikes.set(spec.name, { spec, port, domain, mtu: link.mtu });
+    await this.records.putEndpoint({ id: `${this.config.host}/${spec.name}`, kind: 'spike', host: this.config.host, mac: spec.mac, attributes: { ifname: spec.ifname } });
+    this.log.info({ event: 'spike-up', spike: spec.name, port: port.toString(), mode: port.mode }, 'Spike up');
+  }
+
+  private async removeSpike(name: string): Promise<void> {
+    const s = this.spikes.get(name)!;
+    s.port.close();
+    this.spikes.delete(name);
+    this.freeDomains.push(s.domain);
+    await this.records.deleteEndpoint(`${this.config.host}/${name}`);
+    this.log.info({ event: 'spike-down', spike: name }, 'Spike removed');
+  }
+
+  /** Which wire type joins this host to the Corm, and where the Corm lives; every refusal
+   * names the candidate and why it does not fit. */
+  private async resolveTarget(to: ConnectSpec): Promise<{ type: WireType; cormHost: string }> {
+    const rec = await this.records.registry.getEndpoint(to.corm);
+    if (!rec || rec.kind !== 'corm' || to.corm.split('/').length !== 2) {
+      throw new ControllerError('not-found', `no Corm ${to.corm} in the registry`, { corm: to.corm });
+    }
+    const here = rec.host === this.config.host;
+    const type = to.type === 'auto' ? (here ? 'local' : 'udp') : to.type;
+    if (type === 'local' && !here) {
+      throw new ControllerError('no-wire-fits', `local: Corm ${to.corm} is on ${rec.host}, not on this host (${this.config.host})`, { corm: to.corm });
+    }
+    if (type === 'udp' && here) {
+      throw new ControllerError('no-wire-fits', `udp: Spike and Corm ${to.corm} are both on ${this.config.host}; a udp wire joins two hosts (use local)`, { corm: to.corm });
+    }
+    if (type === 'local' && !this.corms.has(to.corm.split('/')[1]!)) {
+      throw new ControllerError('not-found', `Corm ${to.corm} is in the registry but not running on this host`, { corm: to.corm });
+    }
+    return { type, cormHost: rec.host };
+  }
+
+  private async connectSpike(s: LiveSpike, to: ConnectSpec): Promise<void> {
+    const { type, cormHost } = await this.resolveTarget(to);
+    if (type === 'local') this.connectLocal(s, to, this.corms.get(to.corm.split('/')[1]!)!);
+    else await this.connectUdp(s, to, cormHost);
+    await this.records.putEndpoint({
+      id: `${this.config.host}/${s.spec.name}`, kind: 'spike', host: this.config.host, mac: s.spec.mac,
+      attributes: { ifname: s.spec.ifname, corm: to.corm, wire: type, wireId: String(s.wire!.wireId) },
+    });
+    this.log.info({ event: 'wire-up', wire: s.wire!.wireId, type, spike: s.spec.name, corm: to.corm }, `${type} wire to ${to.corm}`);
+  }
+
+  private connectLocal(s: LiveSpike, to: ConnectSpec, corm: LiveCorm): void {
+    const wireId = this.allocWireId();
+    s.wire = new LocalWire({ wireId, engine: this.engine, spikePort: s.port, spikeDomain: s.domain, cormDomain: corm.domain, mtu: Math.min(s.mtu, corm.mtu) });
+    s.connect = to;
+    s.corm = corm.id;
+    delete s.peerHost;
+  }
+
+  private async connectUdp(s: LiveSpike, to: ConnectSpec, cormHost: string): Promise<void> {
+    const host = await this.records.registry.getHost(cormHost);
+    if (!host) throw new ControllerError('not-found', `host ${cormHost} of Corm ${to.corm} is not in the registry`, { corm: to.corm });
+    const peer = this.peer(host.controller);
+    let reply: OpenCormEndReply | undefined;
+    let wireId = 0;
+    for (let attempt = 0; !reply; attempt++) {
+      wireId = this.allocWireId();
+      const body: OpenCormEndRequest = { wireId, corm: to.corm.split('/')[1]!, spike: `${this.config.host}/${s.spec.name}`, spikeMac: s.spec.mac, underlay: this.underlayPeer() };
+      try {
+        reply = await peer.request<OpenCormEndReply>('POST', '/v1/peer/wires', body);
+      } catch (err) {
+        // Wire ids are random: a clash with one of the peer's is rare and worth a retry.
+        if (err instanceof ApiError && err.status === 409 && attempt < 4) continue;
+        throw new ControllerError('peer-failed', `${cormHost} refused to open the Corm end: ${(err as Error).message}`, { corm: to.corm, peer: cormHost });
+      }
+    }
+    try {
+      s.wire = await openUdpEnd({ engine: this.engine, underlayPort: this.underlayPort, local: this.underlay, peer: reply.underlay, wireId, domain: s.domain, keepaliveMs: this.config.keepaliveMs });
+    } catch (err) {
+      await peer.request('DELETE', `/v1/peer/wires/${wireId}`).catch(() => undefined);
+      throw new ControllerError('dataplane-failed', `cannot open the Spike end of wire ${wireId}: ${(err as Error).message}`, { wireId });
+    }
+    s.connect = to;
+    s.corm = to.corm;
+    s.peerHost = cormHost;
+  }
+
+  private async disconnectSpike(s: LiveSpike): Promise<void> {
+    const wire = s.wire;
+    const peerHost = s.peerHost;
+    if (wire) wire.close();
+    delete s.wire;
+    delete s.connect;
+    delete s.corm;
+    delete s.peerHost;
+    await this.records.putEndpoint({ id: `${this.config.host}/${s.spec.name}`, kind: 'spike', host: this.config.host, mac: s.spec.mac, attributes: { ifname: s.spec.ifname } });
+    if (wire?.type === 'udp' && peerHost) {
+      const host = await this.records.registry.getHost(peerHost);
+      try {
+        if (!host) throw new Error(`${peerHost} is not in the registry`);
+        await this.peer(host.controller).request('DELETE', `/v1/peer/wires/${wire.wireId}`);
+      } catch (err) {
+        // Our end is gone either way; the peer's end sees our keepalives stop.
+        this.log.warn({ event: 'peer-disconnect-failed', wire: wire.wireId, peer: peerHost, err: (err as Error).message }, 'peer did not close its end');
+      }
+    }
+    if (wire) this.log.info({ event: 'wire-down', wire: wire.wireId, type: wire.type, spike: s.spec.name }, 'wire disconnected');
+  }
+
+  private async addCormEnd(spec: CormEndSpec): Promise<void> {
+    const corm = this.corms.get(spec.corm)!;
+    let wire: UdpWire;
+    try {
+      wire = await openUdpEnd({ engine: this.engine, underlayPort: this.underlayPort, local: this.underlay, peer: spec.peer, wireId: spec.wireId, domain: corm.domain, keepaliveMs: this.config.keepaliveMs });
+    } catch (err) {
+      throw new ControllerError('dataplane-failed', `cannot open the Corm end of wire ${spec.wireId}: ${(err as Error).message}`, { wireId: spec.wireId });
+    }
+    this.cormEnds.set(spec.wireId, { spec, wire });
+    await this.records.putEndpoint({ id: this.vfId(spec), kind: 'corm', host: this.config.host, mac: spec.spikeMac, attributes: { spike: spec.spike, wire: 'udp', wireId: String(spec.wireId) } });
+    this.log.info({ event: 'wire-up', wire: spec.wireId, type: 'udp', corm: corm.id, spike: spec.spike }, `udp wire from ${spec.spike}`);
+  }
+
+  private async removeCormEnd(wireId: number): Promise<void> {
+    const e = this.cormEnds.get(wireId)!;
+    e.wire.close();
+    this.cormEnds.delete(wireId);
+    await this.records.deleteEndpoint(this.vfId(e.spec));
+    this.log.info({ event: 'wire-down', wire: wireId, type: 'udp', spike: e.spec.spike }, 'wire disconnected by peer');
+  }
+
+  // ---- helpers ----------------------------------------------------------------------
+
+  private requireSpike(name: string): SpikeState {
+    const s = this.desired.spikes.get(name);
+    if (!s) throw new ControllerError('not-found', `no Spike ${this.config.host}/${name}`, { spike: name });
+    return s;
+  }
+
+  /** The Corm's software VF for one Spike: `<host>/<corm>/<spike host>.<spike name>`. */
+  private vfId(spec: CormEndSpec): string {
+    return `${this.config.host}/${spec.corm}/${spec.spike.replace('/', '.')}`;
+  }
+
+  private underlayPeer(): UnderlayPeer {
+    return { ip: this.underlay.ip, mtu: this.underlay.mtu, udpPort: this.config.underlay.udpPort };
+  }
+
+  private peer(address: string): ApiClient {
+    return new ApiClient({ address, secret: this.config.secret, caller: this.config.host });
+  }
+
+  private wireIdInUse(id: number): boolean {
+    return this.cormEnds.has(id) || [...this.spikes.values()].some((s) => s.wire?.wireId === id);
+  }
+
+  private allocWireId(): number {
+    for (;;) {
+      const id = randomInt(1, 2 ** 32 - 1);
+      if (!this.wireIdInUse(id)) return id;
+    }
+  }
+
+  private wireViewOfSpike(s: LiveSpike): WireView | undefined {
+    if (!s.wire) return undefined;
+    const side = s.wire.type === 'local' ? 'both' : 'spike';
+    return this.wireView(s.wire, side, `${this.config.host}/${s.spec.name}`, s.corm!, s.peerHost ?? null);
+  }
+
+  private wireView(w: WireEnd, side: WireView['side'], spike: string, corm: string, peerHost: string | null): WireView {
+    const c = w.counters();
+    const v: WireView = { id: w.wireId, type: w.type, side, spike, corm, peerHost, state: w.state(), mtu: w.mtu, counters: countersView(c) };
+    if (w.type === 'udp') {
+      v.sequence = { gaps: Number(c.wire_seq_gaps), late: Number(c.wire_seq_late), keepaliveRx: Number(c.keepalive_rx), keepaliveTx: Number(c.keepalive_tx) };
+    }
+    return v;
+  }
+}

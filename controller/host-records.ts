@@ -1,0 +1,63 @@
+/** What this host publishes in the registry: its host record and its endpoints, all under one
+ * lease kept alive while the daemon runs, so a dead host's records expire on their own. If the
+ * lease is lost (the registry was unreachable for longer than its TTL), a new one is granted
+ * and everything is put again. */
+import type { Logger } from 'pino';
+import type { HostConfig } from './config/host-config.js';
+import { endpointKey, type EndpointRecord, type Lease, type Registry } from './registry/index.js';
+
+export const HOST_LEASE_TTL_MS = 10_000;
+
+export class HostRecords {
+  private lease: Lease | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly endpoints = new Map<string, EndpointRecord>();
+
+  constructor(
+    readonly registry: Registry,
+    private readonly config: HostConfig,
+    private readonly underlayIp: string,
+    private readonly log: Logger,
+  ) {}
+
+  async start(endpoints: EndpointRecord[]): Promise<void> {
+    for (const e of endpoints) this.endpoints.set(e.id, e);
+    await this.publishAll();
+    this.timer = setInterval(() => void this.keepAlive(), HOST_LEASE_TTL_MS / 4);
+    this.timer.unref();
+  }
+
+  async putEndpoint(rec: EndpointRecord): Promise<void> {
+    this.endpoints.set(rec.id, rec);
+    await this.registry.putEndpoint(rec, this.lease);
+  }
+
+  async deleteEndpoint(id: string): Promise<void> {
+    this.endpoints.delete(id);
+    await this.registry.delete(endpointKey(id));
+  }
+
+  /** Revokes the lease: this host's records leave the registry at once. */
+  async close(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.lease?.revoke().catch(() => undefined);
+    await this.registry.close();
+  }
+
+  private async publishAll(): Promise<void> {
+    this.lease = await this.registry.grantLease(HOST_LEASE_TTL_MS);
+    const c = this.config;
+    await this.registry.putHost({ name: c.host, labels: c.labels, controller: c.listen, underlay: this.underlayIp }, this.lease);
+    for (const e of this.endpoints.values()) await this.registry.putEndpoint(e, this.lease);
+  }
+
+  private async keepAlive(): Promise<void> {
+    try {
+      await this.lease?.keepAlive();
+    } catch (err) {
+      this.log.warn({ event: 'lease-lost', err: (err as Error).message }, 'registry lease lost; publishing again');
+      await this.publishAll().catch((e: unknown) => this.log.error({ event: 'registry-failed', err: (e as Error).message }, 'cannot publish to the registry'));
+    }
+  }
+}

@@ -1,0 +1,72 @@
+/** What the API returns about a host's objects: plain JSON, counters as numbers. */
+import type { PortCounters } from '../../dataplane/lib/index.js';
+import type { WireState, WireType } from '../../wires/wire.js';
+import type { ConnectSpec } from './specs.js';
+
+export interface CountersView {
+  rx_packets: number;
+  rx_bytes: number;
+  tx_packets: number;
+  tx_bytes: number;
+  /** Only the drop reasons that counted something. */
+  drops: Record<string, number>;
+}
+
+export function countersView(c: PortCounters): CountersView {
+  const drops: Record<string, number> = {};
+  for (const [k, v] of Object.entries(c)) if (k.startsWith('drop_') && v !== 0n) drops[k.slice(5)] = Number(v);
+  return {
+    rx_packets: Number(c.rx_packets),
+    rx_bytes: Number(c.rx_bytes),
+    tx_packets: Number(c.tx_packets),
+    tx_bytes: Number(c.tx_bytes),
+    drops,
+  };
+}
+
+export interface CormView {
+  id: string;
+  ifname: string;
+  mac: string;
+  mtu: number;
+  mode: 'native' | 'generic';
+  queues: number;
+  /** Spike endpoints wired to this Corm, by id. */
+  endpoints: string[];
+  counters: CountersView;
+}
+
+export interface SpikeView {
+  id: string;
+  ifname: string;
+  netns: string;
+  mac: string;
+  mode: 'native' | 'generic';
+  /** What the Spike is asked to be wired to, if anything. */
+  connect: ConnectSpec | null;
+  wire: number | null;
+  counters: CountersView;
+}
+
+export interface WireView {
+  id: number;
+  type: WireType;
+  /** Which end this host holds: the Spike's, the Corm's, or both (a local wire). */
+  side: 'spike' | 'corm' | 'both';
+  spike: string;
+  corm: string;
+  peerHost: string | null;
+  state: WireState;
+  mtu: number;
+  counters: CountersView;
+  /** The udp wire's receive side: frames lost or late on the underlay. */
+  sequence?: { gaps: number; late: number; keepaliveRx: number; keepaliveTx: number };
+}
+
+export interface HostView {
+  name: string;
+  labels: Record<string, string>;
+  controller: string;
+  underlay: { ifname: string; ip: string; mac: string; mtu: number; udpPort: number; mode: 'native' | 'generic'; counters: CountersView };
+  workers: number;
+}

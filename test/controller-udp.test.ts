@@ -1,0 +1,242 @@
+// The Banana model end to end on the reference topology: three bananad processes on an
+// embedded registry; vm1 (hostB) wired over `udp` to hostA's Corm on nic0 through the API.
+import { afterAll, describe, expect, it } from 'vitest';
+import { ApiClient, ApiError } from '../controller/api/api-client.js';
+import type { HostView, SpikeView, WireView } from '../controller/model/views.js';
+import type { EndpointRecord } from '../controller/registry/index.js';
+import { send, startReceiver } from '../bench/traffic/traffic.js';
+import { referenceTopology, type ReferenceTopology } from './bed/index.js';
+import { useTestBed } from './bed/vitest.js';
+import { DaemonCluster, TEST_SECRET, type Daemon } from './support/daemons.js';
+import { waitFor } from './support/engine.js';
+import { captureFabricUdp, iperfVm1ToExt } from './support/reference-traffic.js';
+
+const WIRE_PORT = 7471;
+
+describe('controllers wiring vm1 (hostB) to hostA/nic0 over udp', () => {
+  const bed = useTestBed();
+  let topo: ReferenceTopology;
+  let cluster: DaemonCluster | undefined;
+  let a: Daemon;
+  let b: Daemon;
+  let wire: WireView;
+  afterAll(async () => cluster?.stop());
+
+  const wires = async (d: Daemon) => d.api.request<WireView[]>('GET', '/v1/wires');
+
+  it('starts three daemons that advertise themselves and hostA’s Corm', async () => {
+    topo = await referenceTopology(bed(), { underlayMtu: 3000, ipv6: false });
+    cluster = await DaemonCluster.start([
+      { name: 'hostA', netns: topo.hostA.ns.name, underlay: topo.hostA.underlay.name, corms: [{ name: 'nic0', ifname: 'nic0' }], labels: { rack: 'r1' } },
+      { name: 'hostB', netns: topo.hostB.ns.name, underlay: topo.hostB.underlay.name, labels: { rack: 'r2' } },
+      { name: 'hostC', netns: topo.hostC.ns.name, underlay: topo.hostC.underlay.name },
+    ]);
+    a = cluster.get('hostA');
+    b = cluster.get('hostB');
+    const hosts = await b.api.request<{ name: string; underlay: string }[]>('GET', '/v1/hosts');
+    expect(hosts.map((h) => h.name)).toEqual(['hostA', 'hostB', 'hostC']);
+    expect(hosts[0]?.underlay).toBe(topo.hostA.underlayIp);
+    const corms = await b.api.request<EndpointRecord[]>('GET', '/v1/endpoints?kind=corm');
+    expect(corms.map((e) => e.id)).toEqual(['hostA/nic0']);
+    expect(corms[0]?.mac).toBe(topo.hostA.nic0.mac);
+  });
+
+  it('creates vm1’s Spike and connects it to hostA/nic0 over udp', async () => {
+    const spike = await b.api.request<SpikeView>('POST', '/v1/spikes', { name: 'vm1', ifname: topo.vm1.tap.name, mac: topo.vm1.mac });
+    expect(spike.id).toBe('hostB/vm1');
+    wire = await b.api.request<WireView>('POST', '/v1/spikes/vm1/connect', { corm: 'hostA/nic0', type: 'udp' });
+    expect(wire).toMatchObject({ type: 'udp', side: 'spike', spike: 'hostB/vm1', corm: 'hostA/nic0', peerHost: 'hostA', mtu: 3000 - 44 - 14 });
+    await waitFor('wire up on both ends', async () => {
+      const [wa] = await wires(a);
+      const [wb] = await wires(b);
+      return wa?.state === 'up' && wb?.state === 'up';
+    });
+    const [wa] = await wires(a);
+    expect(wa).toMatchObject({ id: wire.id, side: 'corm', spike: 'hostB/vm1', corm: 'hostA/nic0', peerHost: 'hostB' });
+    const vfs = await b.api.request<EndpointRecord[]>('GET', '/v1/endpoints?host=hostA');
+    expect(vfs.find((e) => e.id === 'hostA/nic0/hostB.vm1')).toMatchObject({ kind: 'corm', mac: topo.vm1.mac });
+    const [corm] = await a.api.request<{ endpoints: string[] }[]>('GET', '/v1/corms');
+    expect(corm?.endpoints).toEqual(['hostB/vm1']);
+  });
+
+  it('carries ping from vm1 to the outside network, with vm1’s own MAC on hostA’s nic0', async () => {
+    expect(await topo.vm1.ns.exec(['ping', '-c', '3', '-i', '0.2', topo.ext.ip])).toMatch(/3 received/);
+    const neigh = JSON.parse(await topo.ext.ns.exec(['ip', '-j', 'neigh', 'show', topo.vm1.ip])) as { lladdr?: string }[];
+    expect(neigh[0]?.lladdr).toBe(topo.vm1.mac);
+  });
+
+  it('carries TCP iperf3 both ways without sequence gaps', async () => {
+    expect(await iperfVm1ToExt(topo, false)).toBeGreaterThan(1_000_000);
+    expect(await iperfVm1ToExt(topo, true)).toBeGreaterThan(1_000_000);
+    const [wa] = await wires(a);
+    const [wb] = await wires(b);
+    expect(wa?.sequence?.gaps).toBe(0);
+    expect(wb?.sequence?.gaps).toBe(0);
+    expect(wb!.counters.tx_packets).toBeGreaterThan(1000);
+  });
+
+  it('puts the documented header with the negotiated wire id on the fabric', async () => {
+    const frames = await captureFabricUdp(topo, WIRE_PORT, () => topo.vm1.ns.exec(['ping', '-c', '3', '-i', '0.1', topo.ext.ip]));
+    expect(frames.length).toBeGreaterThan(3);
+    for (const f of frames) {
+      expect(f[42]).toBe(1); // version
+      expect([1, 2]).toContain(f[43]); // data or keepalive
+      expect(f.readUInt32BE(46)).toBe(wire.id);
+    }
+  });
+
+  it('counts exactly the frames the traffic tool sent, end to end', async () => {
+    const before = (await wires(a))[0]!;
+    const rx = await startReceiver({ ifname: 'eth0', netns: topo.ext.ns.name, flow: 21, expect: 5000, idleMs: 1000 });
+    await send({ ifname: 'eth0', netns: topo.vm1.ns.name, srcMac: topo.vm1.mac, dstMac: topo.ext.eth0.mac, flow: 21, count: 5000, size: 256, rate: 20000 });
+    const got = await rx.done();
+    expect(got).toMatchObject({ unique: 5000, lost: 0, duplicated: 0, reordered: 0 });
+    const after = (await wires(a))[0]!;
+    expect(after.counters.rx_packets - before.counters.rx_packets).toBeGreaterThanOrEqual(5000);
+    expect(after.sequence!.gaps).toBe(0);
+  });
+
+  it('answers bad requests with 4xx naming the field or the reason', async () => {
+    const status = async (p: Promise<unknown>) => p.then(() => 200, (e: ApiError) => ({ status: e.status, body: e.body }));
+    expect(await status(b.api.request('POST', '/v1/spikes', { name: 'vm2', ifname: 'x', mac: '01:00:5e:00:00:01' }))).toMatchObject({
+      status: 400, body: { error: 'bad-request', field: 'mac' },
+    });
+    expect(await status(b.api.request('POST', '/v1/spikes', { name: 'vm2', ifname: 'x', mac: '02:00:00:00:00:01', colour: 'red' }))).toMatchObject({ status: 400 });
+    expect(await status(b.api.request('POST', '/v1/spikes', { name: '../etc', ifname: 'x', mac: '02:00:00:00:00:01' }))).toMatchObject({
+      status: 400, body: { field: 'name' },
+    });
+    expect(await status(b.api.request('POST', '/v1/spikes/vm1/connect', { corm: 'nic0' }))).toMatchObject({ status: 400, body: { field: 'corm' } });
+    expect(await status(b.api.request('POST', '/v1/spikes/ghost/connect', { corm: 'hostA/nic0' }))).toMatchObject({ status: 404 });
+    expect(await status(b.api.request('POST', '/v1/spikes/vm1/connect', { corm: 'hostZ/nic9' }))).toMatchObject({ status: 404 });
+    expect(await status(b.api.request('POST', '/v1/spikes', { name: 'vm1', ifname: topo.vm1.tap.name, mac: topo.vm1.mac }))).toMatchObject({ status: 409 });
+    expect(await status(b.api.request('POST', '/v1/spikes', { name: 'vm9', ifname: 'nosuchif', mac: '02:00:00:00:00:09' }))).toMatchObject({ status: 404 });
+    const local = await status(b.api.request('POST', '/v1/spikes/vm1/connect', { corm: 'hostA/nic0', type: 'local' }));
+    expect(local).toMatchObject({ status: 409, body: { error: 'no-wire-fits' } });
+    expect(JSON.stringify(local)).toContain('local: Corm hostA/nic0 is on hostA, not on this host (hostB)');
+    const bad = await fetch(`http://${b.address}/v1/spikes`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"name":' });
+    expect(bad.status).toBe(400); // not JSON: refused before anything else
+    // The failed requests left the running wire alone.
+    expect((await wires(b))[0]).toMatchObject({ id: wire.id, state: 'up' });
+  });
+
+  it('refuses unsigned, wrongly signed, replayed and misdirected control requests', async () => {
+    const plain = await fetch(`http://${a.address}/v1/wires`);
+    expect(plain.status).toBe(401);
+    expect(await plain.json()).toMatchObject({ reason: 'unsigned' });
+    const wrong = new ApiClient({ address: a.address, secret: 'not-the-cluster-secret', caller: 'hostB' });
+    await expect(wrong.request('GET', '/v1/wires')).rejects.toMatchObject({ status: 401, body: { reason: 'bad-signature' } });
+    // Replay: send the exact same signed request twice.
+    const { signRequest } = await import('../controller/api/request-signing.js');
+    const headers = signRequest(TEST_SECRET, 'hostB', 'DELETE', `/v1/peer/wires/${wire.id}`, '');
+    expect((await fetch(`http://${a.address}/v1/peer/wires/999`, { method: 'DELETE', headers })).status).toBe(401); // path is signed too
+    const stale = signRequest(TEST_SECRET, 'hostB', 'GET', '/v1/wires', '', Date.now() - 120_000);
+    expect(await (await fetch(`http://${a.address}/v1/wires`, { headers: stale })).json()).toMatchObject({ reason: 'stale' });
+    const once = signRequest(TEST_SECRET, 'cli', 'GET', '/v1/wires', '');
+    expect((await fetch(`http://${a.address}/v1/wires`, { headers: once })).status).toBe(200);
+    expect(await (await fetch(`http://${a.address}/v1/wires`, { headers: once })).json()).toMatchObject({ reason: 'replayed' });
+    // hostC may not tear down hostB's wire, nor open one for hostB's Spike.
+    const asC = new ApiClient({ address: a.address, secret: TEST_SECRET, caller: 'hostC' });
+    await expect(asC.request('DELETE', `/v1/peer/wires/${wire.id}`)).rejects.toMatchObject({ status: 403 });
+    await expect(asC.request('POST', '/v1/peer/wires', {
+      wireId: 77, corm: 'nic0', spike: 'hostB/vm1', spikeMac: topo.vm1.mac, underlay: { ip: topo.hostC.underlayIp, mtu: 3000, udpPort: WIRE_PORT },
+    })).rejects.toMatchObject({ status: 403 });
+    const host = await a.api.request<HostView & { authRefusals: Record<string, number> }>('GET', '/v1/host');
+    expect(host.authRefusals).toMatchObject({ unsigned: 1, 'bad-signature': 2, stale: 1, replayed: 1 });
+    expect(a.log()).toContain('"event":"request-refused"');
+    expect((await wires(a))[0]).toMatchObject({ id: wire.id, state: 'up' });
+  });
+
+  it('counts and drops malformed packets injected on the underlay, and keeps carrying traffic', async () => {
+    const before = (await a.api.request<HostView>('GET', '/v1/host')).underlay.counters.drops;
+    const inject = (hex: string) =>
+      topo.hostC.ns.exec(['python3', '-c', `import socket,sys; s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.sendto(bytes.fromhex(sys.argv[1]),('${topo.hostA.underlayIp}',${WIRE_PORT}))`, hex]);
+    const hdr = (version: number, wireId: number) => {
+      const h = Buffer.alloc(80);
+      h[0] = version;
+      h[1] = 1;
+      h.writeUInt32BE(wireId, 4);
+      return h.toString('hex');
+    };
+    await inject('0102'); // truncated
+    await inject(hdr(7, wire.id)); // wrong version
+    await inject(hdr(1, (wire.id % 1000) + 5)); // unknown wire id
+    await inject(hdr(1, wire.id)); // right wire id, wrong peer (hostC, not hostB)
+    await waitFor('four drops counted', async () => {
+      const d = (await a.api.request<HostView>('GET', '/v1/host')).underlay.counters.drops;
+      return (d.wire_peer ?? 0) > (before.wire_peer ?? 0);
+    });
+    const after = (await a.api.request<HostView>('GET', '/v1/host')).underlay.counters.drops;
+    for (const reason of ['malformed', 'bad_version', 'unknown_wire', 'wire_peer']) expect((after[reason] ?? 0) - (before[reason] ?? 0)).toBe(1);
+    expect(await topo.vm1.ns.exec(['ping', '-c', '2', '-i', '0.2', topo.ext.ip])).toMatch(/2 received/);
+  });
+
+  it('serves its OpenAPI document', async () => {
+    const doc = (await (await fetch(`http://${a.address}/openapi.json`)).json()) as { openapi: string; paths: Record<string, unknown> };
+    expect(doc.openapi).toBe('3.1.0');
+    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/v1/spikes', '/v1/spikes/{name}/connect', '/v1/wires/{id}', '/v1/peer/wires']));
+  });
+
+  it('disconnects both ends, and connects again', async () => {
+    await b.api.request('POST', '/v1/spikes/vm1/disconnect');
+    expect(await wires(b)).toEqual([]);
+    await waitFor('Corm end closed by the peer request', async () => (await wires(a)).length === 0);
+    const vfs = await b.api.request<EndpointRecord[]>('GET', '/v1/endpoints?host=hostA');
+    expect(vfs.map((e) => e.id)).toEqual(['hostA/nic0']);
+    await expect(topo.vm1.ns.exec(['ping', '-c', '1', '-W', '1', topo.ext.ip])).rejects.toThrow();
+    const again = await b.api.request<WireView>('POST', '/v1/spikes/vm1/connect', { corm: 'hostA/nic0' });
+    expect(again.type).toBe('udp'); // auto: the Corm is on another host
+    expect(await topo.vm1.ns.exec(['ping', '-c', '2', '-i', '0.2', topo.ext.ip])).toMatch(/2 received/);
+  });
+
+  it('connects and disconnects 100 times under traffic without leaking fds, frames or wires', async () => {
+    await b.api.request('POST', '/v1/spikes/vm1/disconnect');
+    await waitFor('clean', async () => (await wires(a)).length === 0);
+    const fds = { a: a.openFds(), b: b.openFds() };
+    const load = topo.vm1.ns.spawn(['ping', '-q', '-i', '0.005', '-W', '1', topo.ext.ip]);
+    const ids = new Set<number>();
+    try {
+      for (let i = 0; i < 100; i++) {
+        const w = await b.api.request<WireView>('POST', '/v1/spikes/vm1/connect', { corm: 'hostA/nic0', type: 'udp' });
+        ids.add(w.id);
+        await b.api.request('POST', '/v1/spikes/vm1/disconnect');
+      }
+    } finally {
+      load.kill('SIGINT');
+    }
+    expect(ids.size).toBe(100);
+    expect(await wires(a)).toEqual([]);
+    expect(await wires(b)).toEqual([]);
+    expect(a.openFds()).toBe(fds.a);
+    expect(b.openFds()).toBe(fds.b);
+    for (const d of [a, b]) {
+      const audit = await d.api.request<{ ok: boolean }>('GET', '/v1/audit');
+      expect(audit.ok).toBe(true);
+    }
+    const eps = await b.api.request<EndpointRecord[]>('GET', '/v1/endpoints');
+    expect(eps.map((e) => e.id)).toEqual(['hostA/nic0', 'hostB/vm1']);
+    // Counters stay consistent after the churn: a fresh wire counts exactly what crosses it.
+    const w = await b.api.request<WireView>('POST', '/v1/spikes/vm1/connect', { corm: 'hostA/nic0', type: 'udp' });
+    await waitFor('wire up', async () => (await wires(a))[0]?.state === 'up');
+    const rx = await startReceiver({ ifname: 'eth0', netns: topo.ext.ns.name, flow: 22, expect: 2000, idleMs: 1000 });
+    await send({ ifname: 'eth0', netns: topo.vm1.ns.name, srcMac: topo.vm1.mac, dstMac: topo.ext.eth0.mac, flow: 22, count: 2000, size: 128, rate: 20000 });
+    expect(await rx.done()).toMatchObject({ unique: 2000, lost: 0 });
+    const wa = (await wires(a))[0]!;
+    const wb = (await b.api.request<WireView>('GET', `/v1/wires/${w.id}`));
+    expect(wa.sequence!.gaps).toBe(0);
+    expect(wb.counters.tx_packets).toBeGreaterThanOrEqual(2000);
+    expect(wa.counters.rx_packets).toBeGreaterThanOrEqual(2000);
+  });
+
+  it('removes a Spike with its wire, and stops cleanly on SIGTERM (XDP detached)', async () => {
+    await b.api.request('DELETE', '/v1/spikes/vm1');
+    await waitFor('Corm end closed', async () => (await wires(a)).length === 0);
+    expect(await b.api.request('GET', '/v1/spikes')).toEqual([]);
+    expect(await cluster!.stopOne('hostA')).toBe(0);
+    expect(a.log()).toContain('"event":"stopped"');
+    const link = JSON.parse(await topo.hostA.ns.exec(['ip', '-j', 'link', 'show', 'dev', 'nic0'])) as { xdp?: unknown }[];
+    expect(link[0]?.xdp).toBeUndefined();
+    // Its lease was revoked: hostA and its Corm left the registry at once.
+    const hosts = await b.api.request<{ name: string }[]>('GET', '/v1/hosts');
+    expect(hosts.map((h) => h.name)).toEqual(['hostB', 'hostC']);
+  });
+});

@@ -1,0 +1,33 @@
+// Traffic checks shared by the tests on the reference topology: TCP iperf3 between vm1 and the
+// outside server, and a capture of the wire's UDP frames on the fabric bridge.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { hasExited, waitExit, type ReferenceTopology } from '../bed/index.js';
+import { readPcap } from './pcap.js';
+
+/** Bytes ext received (vm1 -> ext), or vm1 received with reverse (ext -> vm1), over 2 s. */
+export async function iperfVm1ToExt(topo: ReferenceTopology, reverse: boolean): Promise<number> {
+  const server = topo.ext.ns.spawn(['iperf3', '-s', '-1', '-B', topo.ext.ip]);
+  await new Promise((r) => setTimeout(r, 300));
+  try {
+    const args = ['iperf3', '-c', topo.ext.ip, '-t', '2', '-J', ...(reverse ? ['-R'] : [])];
+    const report = JSON.parse(await topo.vm1.ns.exec(args, { timeoutMs: 20000 })) as { end: { sum_received: { bytes: number } } };
+    return report.end.sum_received.bytes;
+  } finally {
+    server.kill();
+  }
+}
+
+/** Captures IPv4 UDP frames to `port` on the fabric bridge while `during` runs. */
+export async function captureFabricUdp(topo: ReferenceTopology, port: number, during: () => Promise<unknown>): Promise<Buffer[]> {
+  const file = join(mkdtempSync(join(tmpdir(), 'banana-pcap-')), 'fabric.pcap');
+  const cap = topo.fabric.ns.spawn(['tcpdump', '-i', 'br0', '-U', '-w', file, '-c', '20', 'udp', 'port', String(port)]);
+  await new Promise((r) => setTimeout(r, 500));
+  await during();
+  await new Promise((r) => setTimeout(r, 300));
+  // tcpdump may have stopped on its own after -c frames; either way wait for its file.
+  if (!hasExited(cap)) cap.kill('SIGINT');
+  await waitExit(cap, 5000);
+  return readPcap(file).filter((f) => f.readUInt16BE(12) === 0x0800 && f[23] === 17);
+}

@@ -1,0 +1,41 @@
+/** One host's end of a `udp` wire: resolves the next hop on the underlay and adds the wire to
+ * the engine in the given switching domain. */
+import { DEFAULT_WIRE_UDP_PORT, type Engine, type Port, type UdpWire } from '../../dataplane/lib/index.js';
+import { resolveNextHop, type UnderlayInterface } from './underlay.js';
+
+/** What one end tells the other about its underlay. */
+export interface UnderlayPeer {
+  ip: string;
+  mtu: number;
+  udpPort: number;
+}
+
+export interface UdpEndSettings {
+  engine: Engine;
+  /** The host's underlay port (added with `underlay: { udpPort }`). */
+  underlayPort: Port;
+  local: UnderlayInterface;
+  peer: UnderlayPeer;
+  wireId: number;
+  domain?: number;
+  keepaliveMs?: number;
+}
+
+export async function openUdpEnd(s: UdpEndSettings): Promise<UdpWire> {
+  const nextHopMac = await resolveNextHop(s.local, s.peer.ip);
+  return s.engine.addUdpWire({
+    wireId: s.wireId,
+    underlay: s.underlayPort,
+    localMac: s.local.mac,
+    nextHopMac,
+    localIp: s.local.ip,
+    remoteIp: s.peer.ip,
+    remotePort: s.peer.udpPort,
+    // Both ends must fit the smaller MTU: a frame one side can send, the other must carry back.
+    underlayMtu: Math.min(s.local.mtu, s.peer.mtu),
+    ...(s.domain === undefined ? {} : { domain: s.domain }),
+    ...(s.keepaliveMs === undefined ? {} : { keepaliveMs: s.keepaliveMs }),
+  });
+}
+
+export { DEFAULT_WIRE_UDP_PORT };
