@@ -1,5 +1,6 @@
 /** Two hosts joined by an underlay veth, a "VM" on each: the topology of the wire
- * benchmarks. vmB -> tapB (hostB) ==wire== tapA (hostA) -> vmA. */
+ * benchmarks. vmB -> tapB (hostB) ==wire== tapA (hostA) -> vmA. With `sameHost`, both taps
+ * sit in hostA (the `local` wire's case): vmB -> tapB (hostA) == tapA (hostA) -> vmA. */
 import { TestBed, type Netns } from '../../test/bed/index.js';
 
 export const WIRE_BENCH = {
@@ -17,7 +18,7 @@ export interface WireTopology {
   hostB: Netns;
 }
 
-export async function buildWireTopology(): Promise<WireTopology> {
+export async function buildWireTopology(o: { sameHost?: boolean } = {}): Promise<WireTopology> {
   const bed = await TestBed.create();
   const hostA = await bed.createNetns('hostA');
   const hostB = await bed.createNetns('hostB');
@@ -31,6 +32,6 @@ export async function buildWireTopology(): Promise<WireTopology> {
   // The VMs compute their checksums: AF_XDP carries no checksum-offload metadata, so a
   // CHECKSUM_PARTIAL frame would arrive at the far VM with a wrong UDP/TCP checksum.
   await bed.createVeth({ ns: vmA, name: 'eth0', mac: WIRE_BENCH.vmA.mac, addresses: [`${WIRE_BENCH.vmA.ip}/24`], txChecksum: false }, { ns: hostA, name: 'tapA' });
-  await bed.createVeth({ ns: vmB, name: 'eth0', mac: WIRE_BENCH.vmB.mac, addresses: [`${WIRE_BENCH.vmB.ip}/24`], txChecksum: false }, { ns: hostB, name: 'tapB' });
+  await bed.createVeth({ ns: vmB, name: 'eth0', mac: WIRE_BENCH.vmB.mac, addresses: [`${WIRE_BENCH.vmB.ip}/24`], txChecksum: false }, { ns: o.sameHost ? hostA : hostB, name: 'tapB' });
   return { bed, vmA, vmB, hostA, hostB };
 }

@@ -1,0 +1,167 @@
+/** The measurement loop shared by the wire scenarios: each path (ours, then the baseline) is
+ * set up in turn on the same topology, interleaved per repetition; throughput at the far VM
+ * (it drops in XDP), frame round trips against a reflector, and UDP sockets in the VMs. */
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { nativeDir } from '../../dataplane/lib/paths.js';
+import { rtt, startReflector } from '../traffic/traffic.js';
+import { ratioOf, type BenchResult, type ScenarioName } from '../contract.js';
+import { round3, summarize } from '../stats.js';
+import { WIRE_BENCH, type WireTopology } from './wire-topology.js';
+import { setSinkDrop, sinkRate } from './flood.js';
+
+export interface WireBenchSettings {
+  frameSizes: number[];
+  repetitions: number;
+  warmupMs: number;
+  durationMs: number;
+  rttProbes: number;
+  progress: (msg: string) => void;
+}
+
+export const WIRE_QUICK: Omit<WireBenchSettings, 'progress'> = { frameSizes: [64], repetitions: 1, warmupMs: 300, durationMs: 1000, rttProbes: 300 };
+export const WIRE_FULL: Omit<WireBenchSettings, 'progress'> = { frameSizes: [64, 1400], repetitions: 3, warmupMs: 500, durationMs: 2000, rttProbes: 2000 };
+
+export type Measure = 'throughput' | 'latency';
+
+export interface WirePath {
+  readonly name: string;
+  readonly description: string;
+  start(t: WireTopology, m: Measure): Promise<void>;
+  stop(t: WireTopology): Promise<void>;
+}
+
+async function throughput(t: WireTopology, s: WireBenchSettings, frameBytes: number): Promise<number> {
+  const f = { cpu: 0, netns: t.vmB.name, ifname: 'eth0', srcMac: WIRE_BENCH.vmB.mac, dstMac: WIRE_BENCH.vmA.mac, frameBytes };
+  return sinkRate(f, { netns: t.vmA.name, ifname: 'eth0' }, s.warmupMs, s.durationMs);
+}
+
+/** Kernel UDP sockets between the two VMs over the same path: what an application would see. */
+export interface PingPongEnds {
+  client: string;
+  server: string;
+  serverIp: string;
+}
+
+export async function udpPingPong(t: WireTopology, s: WireBenchSettings, ends?: PingPongEnds): Promise<{ p50: number; p99: number; p999: number }> {
+  const e = ends ?? { client: t.vmB.name, server: t.vmA.name, serverIp: WIRE_BENCH.vmA.ip };
+  const bin = join(nativeDir(), 'udp-pingpong');
+  const server = spawn(bin, ['server', '--netns', e.server, '--bind', e.serverIp, '--port', '7600'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.stderr.on('data', (d: Buffer) => (d.toString().includes('ready') ? resolve() : undefined));
+      server.on('exit', (code) => reject(new Error(`udp-pingpong server exited ${code}`)));
+    });
+    const out = await new Promise<string>((resolve, reject) => {
+      const c = spawn(bin, ['client', '--netns', e.client, '--server', e.serverIp, '--port', '7600', '--count', String(s.rttProbes)]);
+      // Each lost probe costs the client a 1 s receive timeout: never let a broken path hang the run.
+      const guard = setTimeout(() => c.kill(), 60_000);
+      c.on('exit', () => clearTimeout(guard));
+      let o = '';
+      c.stdout.on('data', (d: Buffer) => (o += d.toString()));
+      c.on('exit', (code) => (code === 0 ? resolve(o) : reject(new Error(`udp-pingpong client exited ${code}`))));
+    });
+    const r = JSON.parse(out) as { rttNs: { p50: number; p99: number; p999: number } };
+    return { p50: r.rttNs.p50 / 1000, p99: r.rttNs.p99 / 1000, p999: r.rttNs.p999 / 1000 };
+  } finally {
+    server.kill();
+  }
+}
+
+async function roundTrip(t: WireTopology, s: WireBenchSettings): Promise<{ p50: number; p99: number; p999: number }> {
+  const reflector = await startReflector({ ifname: 'eth0', netns: t.vmA.name });
+  try {
+    const r = await rtt({ ifname: 'eth0', netns: t.vmB.name, srcMac: WIRE_BENCH.vmB.mac, dstMac: WIRE_BENCH.vmA.mac, count: s.rttProbes, warmup: 50, size: 64 });
+    return { p50: r.rttNs.p50 / 1000, p99: r.rttNs.p99 / 1000, p999: r.rttNs.p999 / 1000 };
+  } finally {
+    await reflector.stop();
+  }
+}
+
+type Rtt = { p50: number[]; p99: number[]; p999: number[] };
+
+function push(m: Map<string, Rtt>, key: string, r: { p50: number; p99: number; p999: number }): void {
+  const l = m.get(key) ?? { p50: [], p99: [], p999: [] };
+  l.p50.push(r.p50);
+  l.p99.push(r.p99);
+  l.p999.push(r.p999);
+  m.set(key, l);
+}
+
+export interface WireRun {
+  scenario: ScenarioName;
+  topology: WireTopology;
+  ours: WirePath;
+  base: WirePath;
+  /** Name of the baseline for the UDP-socket RTT (the same sockets over the baseline path). */
+  socketBaseline: string;
+}
+
+/** Runs both paths interleaved; returns the results with ratios ours / base. */
+export async function runWirePaths(r: WireRun, s: WireBenchSettings): Promise<{ results: BenchResult[]; socketP50: number[] }> {
+  const t = r.topology;
+  const sinkExec = (argv: string[]) => t.vmA.exec(argv);
+  // The far VM drops in XDP so the stack's cost of each frame is not part of either path.
+  await setSinkDrop(sinkExec, 'eth0', true);
+  const paths = [r.ours, r.base];
+  const w = Math.max(...paths.map((p) => p.name.length));
+  const mpps = new Map<string, number[]>();
+  const lat = new Map<string, Rtt>();
+  const udp = new Map<string, Rtt>();
+  for (let rep = 0; rep < s.repetitions; rep++) {
+    for (const p of paths) {
+      await p.start(t, 'throughput');
+      try {
+        for (const size of s.frameSizes) {
+          const v = await throughput(t, s, size);
+          mpps.set(`${p.name}@${size}`, [...(mpps.get(`${p.name}@${size}`) ?? []), v]);
+          s.progress(`[rep ${rep + 1}] ${p.name.padEnd(w)} ${String(size).padStart(5)} B  ${v.toFixed(3)} Mpps`);
+        }
+      } finally {
+        await p.stop(t);
+      }
+      // Round trips need the far VM to answer: the XDP drop comes off for them.
+      await setSinkDrop(sinkExec, 'eth0', false);
+      await p.start(t, 'latency');
+      try {
+        const frames = await roundTrip(t, s);
+        push(lat, p.name, frames);
+        s.progress(`[rep ${rep + 1}] ${p.name.padEnd(w)} frame rtt p50 ${frames.p50.toFixed(1)} us  p99 ${frames.p99.toFixed(1)} us`);
+        const sockets = await udpPingPong(t, s);
+        push(udp, p.name, sockets);
+        s.progress(`[rep ${rep + 1}] ${p.name.padEnd(w)} udp socket ping-pong p50 ${sockets.p50.toFixed(1)} us  p99 ${sockets.p99.toFixed(1)} us`);
+      } finally {
+        await p.stop(t);
+        await setSinkDrop(sinkExec, 'eth0', true);
+      }
+    }
+  }
+  const detail = (v: ReturnType<typeof summarize>, b: ReturnType<typeof summarize>) => ({
+    runs: v.runs.map(round3), baselineRuns: b.runs.map(round3), dut: r.ours.description, baselineDescription: r.base.description,
+  });
+  const results: BenchResult[] = [];
+  for (const size of s.frameSizes) {
+    const v = summarize(mpps.get(`${r.ours.name}@${size}`) ?? []);
+    const b = summarize(mpps.get(`${r.base.name}@${size}`) ?? []);
+    results.push({
+      scenario: r.scenario, frameBytes: size, metric: 'mpps', value: round3(v.median), unit: 'Mpps', baseline: r.base.name,
+      baselineValue: round3(b.median), ratio: ratioOf(v.median, b.median), detail: detail(v, b),
+    });
+  }
+  for (const m of ['p50', 'p99', 'p999'] as const) {
+    const v = summarize(lat.get(r.ours.name)?.[m] ?? []);
+    const b = summarize(lat.get(r.base.name)?.[m] ?? []);
+    results.push({
+      scenario: r.scenario, frameBytes: 64, metric: `rtt_${m}_us`, value: round3(v.median), unit: 'us', baseline: r.base.name,
+      baselineValue: round3(b.median), ratio: ratioOf(v.median, b.median), detail: detail(v, b),
+    });
+  }
+  const uo = summarize(udp.get(r.ours.name)?.p50 ?? []);
+  const ub = summarize(udp.get(r.base.name)?.p50 ?? []);
+  results.push({
+    scenario: r.scenario, frameBytes: 60, metric: 'rtt_p50_us', value: round3(uo.median), unit: 'us (UDP sockets in the VMs)',
+    baseline: r.socketBaseline, baselineValue: round3(ub.median), ratio: ratioOf(uo.median, ub.median),
+    detail: { runs: uo.runs.map(round3), baselineRuns: ub.runs.map(round3), dut: `UDP sockets in vmB/vmA over ${r.ours.name}`, baselineDescription: `UDP sockets in vmB/vmA over ${r.base.name}` },
+  });
+  return { results, socketP50: udp.get(r.ours.name)?.p50 ?? [] };
+}
