@@ -6,8 +6,9 @@ import { API_COMMANDS, API_USAGE, runApiCommand } from './api-commands.js';
 const USAGE = `usage: banana <command> [options]
 
 commands:
-  demo [local|wire]            real traffic through the engine, with live counters: three VMs on one
-                               host (local), then a VM using another host's NIC over a udp wire (wire)
+  demo [local|cluster]         real traffic, live counters: three VMs switched by one host's engine
+                               (local), then three hosts with their daemons, vm1 on hostB wired to
+                               hostA's NIC over udp through the controller API (cluster)
   bench SCENARIO [--quick] [--json] [--out DIR]
                                run a benchmark scenario side by side with its baselines
 controller (a host's bananad API):
@@ -19,13 +20,13 @@ export async function main(argv: string[]): Promise<number> {
   switch (cmd) {
     case 'demo': {
       const which = rest[0] ?? 'all';
-      if (!['all', 'local', 'wire'].includes(which)) {
-        process.stderr.write(`banana demo: unknown demo '${which}' (local, wire)\n`);
+      if (!['all', 'local', 'cluster'].includes(which)) {
+        process.stderr.write(`banana demo: unknown demo '${which}' (local, cluster)\n`);
         return 2;
       }
       let ok = true;
-      if (which !== 'wire') ok = (await (await import('../demo/local-switch.js')).runLocalSwitchDemo()) && ok;
-      if (which !== 'local') ok = (await (await import('../demo/udp-wire.js')).runUdpWireDemo()) && ok;
+      if (which !== 'cluster') ok = (await (await import('../demo/local-switch.js')).runLocalSwitchDemo()) && ok;
+      if (which !== 'local') ok = (await (await import('../demo/cluster-demo.js')).runClusterDemo()) && ok;
       return ok ? 0 : 1;
     }
     case 'bench':

@@ -1,0 +1,124 @@
+/** Real bananad processes for simulated hosts on one machine (the demo, tests): one daemon per
+ * host namespace, sharing an embedded registry directory, each on its own loopback port, all
+ * signed with one secret. How a daemon is started is the caller's choice (built JS, sources). */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { ApiClient } from './api/api-client.js';
+
+export interface LocalHost {
+  name: string;
+  netns: string;
+  underlay: string;
+  corms?: { name: string; ifname: string }[];
+  labels?: Record<string, string>;
+  framesPerWorker?: number;
+}
+
+export interface LocalDaemon {
+  host: string;
+  address: string;
+  process: ChildProcess;
+  configFile: string;
+  /** stdout and stderr so far (pino JSON lines). */
+  log(): string;
+  /** Operator client (signs as 'cli'). */
+  api: ApiClient;
+  openFds(): number;
+}
+
+export interface LocalClusterSettings {
+  /** argv that runs bananad; `--config FILE` is appended. */
+  command: string[];
+  secret: string;
+  /** Parent of the cluster's directory (configs, registry). Default /dev/shm (a tmpfs). */
+  parent?: string;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no free port'))));
+    });
+  });
+}
+
+export class LocalCluster {
+  readonly daemons = new Map<string, LocalDaemon>();
+  readonly dir: string;
+
+  constructor(private readonly s: LocalClusterSettings) {
+    this.dir = mkdtempSync(join(s.parent ?? '/dev/shm', 'banana-cluster-'));
+  }
+
+  get(host: string): LocalDaemon {
+    const d = this.daemons.get(host);
+    if (!d) throw new Error(`no daemon for ${host}`);
+    return d;
+  }
+
+  async startAll(hosts: LocalHost[]): Promise<void> {
+    try {
+      for (const h of hosts) await this.start(h);
+    } catch (e) {
+      await this.stop();
+      throw e;
+    }
+  }
+
+  async start(h: LocalHost): Promise<LocalDaemon> {
+    const address = `127.0.0.1:${await freePort()}`;
+    const configFile = join(this.dir, `${h.name}.json`);
+    writeFileSync(configFile, JSON.stringify({
+      host: h.name,
+      labels: h.labels ?? {},
+      netns: h.netns,
+      underlay: { ifname: h.underlay },
+      corms: h.corms ?? [],
+      engine: { framesPerWorker: h.framesPerWorker ?? 8192 },
+      registry: { type: 'embedded', dir: join(this.dir, 'registry') },
+      listen: address,
+      secret: this.s.secret,
+    }, null, 2));
+    const [cmd, ...args] = this.s.command;
+    const child = spawn(cmd!, [...args, '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+    const d: LocalDaemon = {
+      host: h.name, address, process: child, configFile, log: () => out,
+      api: new ApiClient({ address, secret: this.s.secret, caller: 'cli' }),
+      openFds: () => readdirSync(`/proc/${child.pid}/fd`).length,
+    };
+    this.daemons.set(h.name, d);
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      if (child.exitCode !== null) throw new Error(`bananad ${h.name} exited with ${child.exitCode}:\n${out}`);
+      if (out.includes('"event":"listening"')) return d;
+      if (Date.now() > deadline) throw new Error(`bananad ${h.name} did not start within 30 s:\n${out}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  /** SIGTERM, then SIGKILL after 10 s; returns the exit code. */
+  async stopOne(host: string): Promise<number | null> {
+    const d = this.daemons.get(host);
+    if (!d) return null;
+    this.daemons.delete(host);
+    if (d.process.exitCode !== null) return d.process.exitCode;
+    const exited = new Promise<number | null>((r) => d.process.once('exit', (code) => r(code)));
+    d.process.kill('SIGTERM');
+    const timer = setTimeout(() => d.process.kill('SIGKILL'), 10_000);
+    const code = await exited;
+    clearTimeout(timer);
+    return code;
+  }
+
+  async stop(): Promise<void> {
+    for (const host of [...this.daemons.keys()]) await this.stopOne(host);
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
