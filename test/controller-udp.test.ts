@@ -63,6 +63,7 @@ describe('controllers wiring vm1 (hostB) to hostA/nic0 over udp', () => {
     expect(await topo.vm1.ns.exec(['ping', '-c', '3', '-i', '0.2', topo.ext.ip])).toMatch(/3 received/);
     const neigh = JSON.parse(await topo.ext.ns.exec(['ip', '-j', 'neigh', 'show', topo.vm1.ip])) as { lladdr?: string }[];
     expect(neigh[0]?.lladdr).toBe(topo.vm1.mac);
+    expect(await topo.ext.ns.exec(['ping', '-c', '3', '-i', '0.2', topo.vm1.ip])).toMatch(/3 received/);
   });
 
   it('carries TCP iperf3 both ways without sequence gaps', async () => {
@@ -186,6 +187,21 @@ describe('controllers wiring vm1 (hostB) to hostA/nic0 over udp', () => {
     const again = await b.api.request<WireView>('POST', '/v1/spikes/vm1/connect', { corm: 'hostA/nic0' });
     expect(again.type).toBe('udp'); // auto: the Corm is on another host
     expect(await topo.vm1.ns.exec(['ping', '-c', '2', '-i', '0.2', topo.ext.ip])).toMatch(/2 received/);
+  });
+
+  it('serializes concurrent requests on one Spike: whatever order they land in, both ends agree', async () => {
+    const ops = Array.from({ length: 8 }, (_, i) =>
+      i % 2 === 0
+        ? b.api.request('POST', '/v1/spikes/vm1/connect', { corm: 'hostA/nic0', type: 'udp' })
+        : b.api.request('POST', '/v1/spikes/vm1/disconnect').catch((e: ApiError) => (e.status === 409 ? 'not connected' : Promise.reject(e))),
+    );
+    await Promise.all(ops);
+    const spike = await b.api.request<SpikeView>('GET', '/v1/spikes/vm1');
+    const onB = await wires(b);
+    await waitFor('the Corm side matches the Spike side', async () => (await wires(a)).map((w) => w.id).join() === onB.map((w) => w.id).join());
+    expect(onB.length).toBe(spike.connect ? 1 : 0);
+    expect(spike.wire).toBe(onB[0]?.id ?? null);
+    if (!spike.connect) await b.api.request('POST', '/v1/spikes/vm1/connect', { corm: 'hostA/nic0', type: 'udp' });
   });
 
   it('connects and disconnects 100 times under traffic without leaking fds, frames or wires', async () => {
