@@ -28,6 +28,8 @@ export class ControllerError extends Error {
     readonly code: ControllerErrorCode,
     message: string,
     readonly context: Readonly<Record<string, string | number>> = {},
+    /** Structured detail for the API body (e.g. a placement explanation). */
+    readonly detail?: unknown,
   ) {
     super(message);
     this.name = 'ControllerError';

@@ -17,7 +17,13 @@ import { actionKey, plan, type Action, type HostState, type SpikeState } from '.
 import type { ConnectSpec, CormEndSpec, SpikeSpec } from './model/specs.js';
 import { countersView, type CormView, type HostView, type SpikeView, type WireView } from './model/views.js';
 import { HostRecords } from './host-records.js';
-import type { Registry } from './registry/index.js';
+import type { EndpointRecord, Registry } from './registry/index.js';
+import { detectInterface } from '../hw-profiles/lib/detect.js';
+import { loadProfiles } from '../hw-profiles/lib/load-profiles.js';
+import { planPort, rdmaProfiles, resolveProfile, type PortPlan } from '../hw-profiles/lib/resolve-profile.js';
+import type { HwProfile } from '../hw-profiles/lib/profile-schema.js';
+import { capabilitiesFromAttributes, capabilitiesToAttributes, type EndCapabilities, type WirePolicy } from './placement/capabilities.js';
+import { chooseWire, explainLines, type Explanation } from './placement/choose-wire.js';
 
 interface LiveCorm {
   cfg: CormConfig;
@@ -26,6 +32,8 @@ interface LiveCorm {
   domain: number;
   mac: string;
   mtu: number;
+  profile: HwProfile;
+  plan: PortPlan;
 }
 
 interface LiveSpike {
@@ -70,6 +78,15 @@ export class HostController {
   private readonly freeDomains: number[] = [];
   private nextDomain = FIRST_SPIKE_DOMAIN;
   private closed = false;
+  /** RDMA device on the underlay, from detection. */
+  private rdma: string | null = null;
+  /** What each connected Spike asked for (auto or a type): placement re-evaluates against it. */
+  private readonly requested = new Map<string, ConnectSpec>();
+  /** Spikes whose requested connection cannot be made right now, with the reason. */
+  private readonly blocked = new Map<string, string>();
+  private labels: Record<string, string>;
+  private cormWatch: { close(): void } | undefined;
+  private policy: WirePolicy;
 
   private constructor(
     readonly config: HostConfig,
@@ -78,15 +95,28 @@ export class HostController {
     private readonly underlay: UnderlayInterface,
     private readonly records: HostRecords,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.policy = { ...(config.policy.pin ? { pin: config.policy.pin } : {}), forbid: config.policy.forbid ?? [] };
+    this.labels = { ...config.labels };
+  }
 
   static async start(config: HostConfig, registry: Registry, log: Logger): Promise<HostController> {
+    // Everything that can be refused (profiles, unknown drivers, missing interfaces) is checked
+    // before the engine touches an interface.
     const underlay = await describeUnderlay(config.netns, config.underlay.ifname);
+    const profiles = loadProfiles(config.profileDir);
+    const underlayDetected = await detectInterface(config.netns, config.underlay.ifname);
+    const corms = [];
+    for (const cfg of config.corms) {
+      const detected = await detectInterface(config.netns, cfg.ifname);
+      const { profile, source } = resolveProfile(detected, profiles, cfg.profile);
+      corms.push({ cfg, detected, profile, source, plan: planPort(detected, profile) });
+    }
     const e = config.engine;
     const engine = new Engine({
       workers: e.workers,
       idle: e.idle,
-      framesPerWorker: e.framesPerWorker,
+      framesPerWorker: e.framesPerWorker ?? Math.max(16384, ...corms.map((c) => c.profile.recommended.umemFrames)),
       ...(e.cpus ? { cpus: e.cpus } : {}),
       ...(e.fdbAgeingMs ? { fdbAgeingMs: e.fdbAgeingMs } : {}),
     });
@@ -96,13 +126,13 @@ export class HostController {
       log.info({ event: 'underlay-up', port: underlayPort.toString(), mode: underlayPort.mode, ip: underlay.ip, mtu: underlay.mtu }, 'underlay port up');
       const records = new HostRecords(registry, config, underlay.ip, log);
       const c = new HostController(config, engine, underlayPort, underlay, records, log);
-      config.corms.forEach((cfg, i) => c.addCorm(cfg, i + 1));
+      c.rdma = rdmaProfiles(underlayDetected, profiles).map((r) => `${r.device} (${r.profile.rdma?.transport ?? 'rdma'})`)[0] ?? null;
+      let domain = 1;
+      for (const x of corms) c.addCorm(x.cfg, domain++, x.profile, x.plan, x.detected.mtu, x.source);
       await Promise.all([...c.corms.values()].map(async (corm) => Object.assign(corm, await describeLink(config.netns, corm.cfg.ifname))));
       engine.start();
-      await records.start([...c.corms.values()].map((corm) => ({
-        id: corm.id, kind: 'corm', host: config.host, mac: corm.mac,
-        attributes: { ifname: corm.cfg.ifname, mode: corm.port.mode, queues: String(corm.port.queues.length), mtu: String(corm.mtu) },
-      })));
+      await records.start([...c.corms.values()].map((corm) => c.cormRecord(corm)));
+      c.watchCorms();
       log.info({ event: 'started', host: config.host, workers: engine.workers, corms: [...c.corms.keys()] }, 'controller started');
       return c;
     } catch (err) {
@@ -111,19 +141,43 @@ export class HostController {
     }
   }
 
-  private addCorm(cfg: CormConfig, domain: number): void {
+  private addCorm(cfg: CormConfig, domain: number, profile: HwProfile, plan: PortPlan, mtu: number, source: string): void {
+    // The profile decides; what the host config sets explicitly overrides it.
     const port = this.engine.addPort({
-      ifname: cfg.ifname, netns: this.config.netns, mode: cfg.mode, queues: cfg.queues, domain,
-      ...(cfg.busyPoll ? { busyPoll: cfg.busyPoll } : {}),
+      ifname: cfg.ifname, netns: this.config.netns, domain,
+      mode: cfg.mode ?? plan.mode,
+      zeroCopy: cfg.mode === 'generic' ? 'off' : plan.zeroCopy,
+      queues: cfg.queues ?? plan.queues,
+      ringSize: cfg.ringSize ?? plan.ringSize,
+      ...((cfg.busyPoll ?? plan.busyPoll) ? { busyPoll: (cfg.busyPoll ?? plan.busyPoll) as Exclude<PortPlan['busyPoll'], false> } : {}),
     });
     const id = `${this.config.host}/${cfg.name}`;
-    this.corms.set(cfg.name, { cfg, id, port, domain, mac: '', mtu: 0 });
-    this.log.info({ event: 'corm-up', corm: id, port: port.toString(), mode: port.mode, queues: port.queues.length }, 'Corm up');
+    this.corms.set(cfg.name, { cfg, id, port, domain, mac: '', mtu, profile, plan });
+    this.log.info(
+      { event: 'corm-up', corm: id, port: port.toString(), profile: profile.name, profileFrom: source, mode: port.mode, zeroCopy: port.zeroCopy, queues: port.queues.length, why: plan.reasons },
+      'Corm up',
+    );
+  }
+
+  /** What this host can do, as a wire end (placement). */
+  capabilities(): EndCapabilities {
+    return { host: this.config.host, labels: this.labels, wires: ['local', 'udp'], underlayMtu: this.underlay.mtu, rdma: this.rdma, policy: this.policy };
+  }
+
+  private cormRecord(corm: LiveCorm): EndpointRecord {
+    return {
+      id: corm.id, kind: 'corm', host: this.config.host, mac: corm.mac,
+      attributes: {
+        ifname: corm.cfg.ifname, profile: corm.profile.name, mode: corm.port.mode, queues: String(corm.port.queues.length), mtu: String(corm.mtu),
+        ...capabilitiesToAttributes(this.capabilities()),
+      },
+    };
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.cormWatch?.close();
     await this.records.close();
     this.engine.close();
     this.log.info({ event: 'stopped', host: this.config.host }, 'controller stopped');
@@ -144,6 +198,8 @@ export class HostController {
   async deleteSpike(name: string): Promise<void> {
     await this.serial.run(`spike:${name}`, async () => {
       this.requireSpike(name);
+      this.requested.delete(name);
+      this.blocked.delete(name);
       this.desired.spikes.delete(name);
       await this.reconcile(`spike:${name}`);
     });
@@ -153,9 +209,11 @@ export class HostController {
     return this.serial.run(`spike:${name}`, async () => {
       const want = this.requireSpike(name);
       // Resolve and check first: a request that cannot work must not touch a running wire.
-      const resolved = await this.resolveTarget(to);
+      const resolved = await this.resolveTarget(to, this.spikes.get(name)?.mtu ?? 1500);
       this.desired.spikes.set(name, { ...want, connect: { corm: to.corm, type: resolved.type } });
       await this.reconcile(`spike:${name}`);
+      this.requested.set(name, to);
+      this.blocked.delete(name);
       return this.wireViewOfSpike(this.spikes.get(name)!)!;
     });
   }
@@ -163,9 +221,74 @@ export class HostController {
   async disconnect(name: string): Promise<void> {
     await this.serial.run(`spike:${name}`, async () => {
       const want = this.requireSpike(name);
-      if (!want.connect) throw new ControllerError('conflict', `Spike ${this.config.host}/${name} is not connected`, { spike: name });
+      if (!want.connect && !this.requested.has(name)) throw new ControllerError('conflict', `Spike ${this.config.host}/${name} is not connected`, { spike: name });
+      this.requested.delete(name);
+      this.blocked.delete(name);
       this.desired.spikes.set(name, { spec: want.spec });
       await this.reconcile(`spike:${name}`);
+    });
+  }
+
+  // ---- placement changes ------------------------------------------------------------
+
+  /** Changes this host's wire policy: the Corm records carry it to peers (who re-evaluate
+   * through their watch), and this host's own Spikes are re-evaluated here. */
+  async setPolicy(policy: WirePolicy): Promise<void> {
+    this.policy = { ...(policy.pin ? { pin: policy.pin } : {}), forbid: policy.forbid ?? [] };
+    await this.republish();
+  }
+
+  async setLabels(labels: Record<string, string>): Promise<void> {
+    this.labels = { ...labels };
+    await this.records.updateHostLabels(this.labels);
+    await this.republish();
+  }
+
+  private async republish(): Promise<void> {
+    for (const corm of this.corms.values()) await this.records.putEndpoint(this.cormRecord(corm));
+    await Promise.all([...this.requested.keys()].map((name) => this.reevaluate(name)));
+  }
+
+  /** Recomputes one Spike's wire against what it asked for. Where the choice changed, it is
+   * rewired (disconnect, then connect: the hot-swap of issue #6 will make it seamless); where
+   * nothing fits any more, the wire comes down and the reason is kept (`blocked`) until the
+   * next change lets it come back. */
+  async reevaluate(name: string): Promise<void> {
+    await this.serial.run(`spike:${name}`, async () => {
+      const to = this.requested.get(name);
+      const s = this.spikes.get(name);
+      if (!to || !s) return;
+      let type: WireType;
+      try {
+        type = (await this.resolveTarget(to, s.mtu)).type;
+      } catch (err) {
+        if (!(err instanceof ControllerError)) throw err;
+        const reason = err.message.split('\n')[0]!;
+        this.blocked.set(name, reason);
+        if (this.desired.spikes.get(name)?.connect) {
+          this.desired.spikes.set(name, { spec: s.spec });
+          await this.reconcile(`spike:${name}`);
+          this.log.warn({ event: 'wire-blocked', spike: name, corm: to.corm, reason }, 'wire taken down: no wire type fits any more');
+        }
+        return;
+      }
+      this.blocked.delete(name);
+      const now = this.desired.spikes.get(name)?.connect;
+      if (now?.corm === to.corm && now.type === type) return;
+      this.desired.spikes.set(name, { spec: s.spec, connect: { corm: to.corm, type } });
+      await this.reconcile(`spike:${name}`);
+      this.log.info({ event: 'rewired', spike: name, corm: to.corm, from: now?.type ?? null, to: type }, `placement moved ${name} to a ${type} wire`);
+    });
+  }
+
+  /** Peers' Corm records change when their policy or labels do: re-evaluate the Spikes wired
+   * (or waiting to be wired) to them. */
+  private watchCorms(): void {
+    this.cormWatch = this.records.registry.watch({ kind: 'corm' }, (ev) => {
+      if (ev.type !== 'put' || !ev.endpoint || ev.endpoint.host === this.config.host || ev.endpoint.id.split('/').length !== 2) return;
+      for (const [name, to] of this.requested) {
+        if (to.corm === ev.endpoint.id) void this.reevaluate(name).catch((e: unknown) => this.log.error({ event: 're-evaluate-failed', spike: name, err: (e as Error).message }, 're-evaluation failed'));
+      }
     });
   }
 
@@ -205,7 +328,8 @@ export class HostController {
     const u = this.underlay;
     return {
       name: this.config.host,
-      labels: this.config.labels,
+      labels: this.labels,
+      policy: this.policy,
       controller: this.config.listen,
       underlay: { ifname: u.ifname, ip: u.ip, mac: u.mac, mtu: u.mtu, udpPort: this.config.underlay.udpPort, mode: this.underlayPort.mode, counters: countersView(this.underlayPort.counters()) },
       workers: this.engine.workers,
@@ -240,6 +364,8 @@ export class HostController {
       mac: s.spec.mac,
       mode: s.port.mode,
       connect: s.connect ?? null,
+      requested: this.requested.get(s.spec.name) ?? null,
+      blocked: this.blocked.get(s.spec.name) ?? null,
       wire: s.wire?.wireId ?? null,
       counters: countersView(s.port.counters()),
     };
@@ -351,27 +477,49 @@ export class HostController {
 
   /** Which wire type joins this host to the Corm, and where the Corm lives; every refusal
    * names the candidate and why it does not fit. */
-  private async resolveTarget(to: ConnectSpec): Promise<{ type: WireType; cormHost: string }> {
-    const rec = await this.records.registry.getEndpoint(to.corm);
-    if (!rec || rec.kind !== 'corm' || to.corm.split('/').length !== 2) {
-      throw new ControllerError('not-found', `no Corm ${to.corm} in the registry`, { corm: to.corm });
+  /** The placement decision between one of our Spikes and a Corm, with every candidate. */
+  async explain(spikeName: string, cormId: string): Promise<Explanation> {
+    const s = this.spikes.get(spikeName);
+    if (!s) throw new ControllerError('not-found', `no Spike ${this.config.host}/${spikeName}`, { spike: spikeName });
+    return (await this.placement(cormId, s.mtu)).explanation;
+  }
+
+  private async placement(cormId: string, innerMtu: number): Promise<{ explanation: Explanation; cormHost: string }> {
+    const rec = await this.records.registry.getEndpoint(cormId);
+    if (!rec || rec.kind !== 'corm' || cormId.split('/').length !== 2) {
+      throw new ControllerError('not-found', `no Corm ${cormId} in the registry`, { corm: cormId });
     }
-    const here = rec.host === this.config.host;
-    const type = to.type === 'auto' ? (here ? 'local' : 'udp') : to.type;
-    if (type === 'local' && !here) {
-      throw new ControllerError('no-wire-fits', `local: Corm ${to.corm} is on ${rec.host}, not on this host (${this.config.host})`, { corm: to.corm });
+    let corm: EndCapabilities;
+    if (rec.host === this.config.host) corm = this.capabilities();
+    else {
+      const host = await this.records.registry.getHost(rec.host);
+      if (!host) throw new ControllerError('not-found', `host ${rec.host} of Corm ${cormId} is not in the registry`, { corm: cormId });
+      corm = capabilitiesFromAttributes(rec.host, host.labels, rec.attributes);
     }
-    if (type === 'udp' && here) {
-      throw new ControllerError('no-wire-fits', `udp: Spike and Corm ${to.corm} are both on ${this.config.host}; a udp wire joins two hosts (use local)`, { corm: to.corm });
+    return { explanation: chooseWire(this.capabilities(), corm, innerMtu), cormHost: rec.host };
+  }
+
+  /** Which wire type joins a Spike to the Corm: the placement choice for `auto`, or the type
+   * asked for if it is a usable candidate. A refusal carries the whole explanation. */
+  private async resolveTarget(to: ConnectSpec, innerMtu: number): Promise<{ type: WireType; cormHost: string }> {
+    const { explanation: x, cormHost } = await this.placement(to.corm, innerMtu);
+    const type = to.type === 'auto' ? x.chosen : to.type;
+    const lines = explainLines(x).join('\n');
+    if (type === null) {
+      const why = x.candidates.filter((c) => c.type === 'local' || c.type === 'udp').map((c) => c.reason).join('; ');
+      throw new ControllerError('no-wire-fits', `no wire type fits ${to.corm} (${why})\n${lines}`, { corm: to.corm }, x);
     }
+    const candidate = x.candidates.find((c) => c.type === type);
+    if (candidate?.reason) throw new ControllerError('no-wire-fits', `${candidate.reason}\n${lines}`, { corm: to.corm }, x);
+    if (type !== 'local' && type !== 'udp') throw new ControllerError('no-wire-fits', `${type}: not built in this version`, { corm: to.corm }, x);
     if (type === 'local' && !this.corms.has(to.corm.split('/')[1]!)) {
       throw new ControllerError('not-found', `Corm ${to.corm} is in the registry but not running on this host`, { corm: to.corm });
     }
-    return { type, cormHost: rec.host };
+    return { type, cormHost };
   }
 
   private async connectSpike(s: LiveSpike, to: ConnectSpec): Promise<void> {
-    const { type, cormHost } = await this.resolveTarget(to);
+    const { type, cormHost } = await this.resolveTarget(to, s.mtu);
     if (type === 'local') this.connectLocal(s, to, this.corms.get(to.corm.split('/')[1]!)!);
     else await this.connectUdp(s, to, cormHost);
     await this.records.putEndpoint({

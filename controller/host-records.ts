@@ -12,13 +12,22 @@ export class HostRecords {
   private lease: Lease | undefined;
   private timer: NodeJS.Timeout | undefined;
   private readonly endpoints = new Map<string, EndpointRecord>();
+  private labels: Record<string, string>;
 
   constructor(
     readonly registry: Registry,
     private readonly config: HostConfig,
     private readonly underlayIp: string,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.labels = { ...config.labels };
+  }
+
+  async updateHostLabels(labels: Record<string, string>): Promise<void> {
+    this.labels = { ...labels };
+    const c = this.config;
+    await this.registry.putHost({ name: c.host, labels: this.labels, controller: c.listen, underlay: this.underlayIp }, this.lease);
+  }
 
   async start(endpoints: EndpointRecord[]): Promise<void> {
     for (const e of endpoints) this.endpoints.set(e.id, e);
@@ -48,7 +57,7 @@ export class HostRecords {
   private async publishAll(): Promise<void> {
     this.lease = await this.registry.grantLease(HOST_LEASE_TTL_MS);
     const c = this.config;
-    await this.registry.putHost({ name: c.host, labels: c.labels, controller: c.listen, underlay: this.underlayIp }, this.lease);
+    await this.registry.putHost({ name: c.host, labels: this.labels, controller: c.listen, underlay: this.underlayIp }, this.lease);
     for (const e of this.endpoints.values()) await this.registry.putEndpoint(e, this.lease);
   }
 

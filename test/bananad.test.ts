@@ -18,7 +18,9 @@ describe('bananad host config', () => {
   it('accepts a valid config and fills the defaults', () => {
     const c = parseHostConfig('h.json', base);
     expect(c.underlay.udpPort).toBe(7471);
-    expect(c.corms[0]).toMatchObject({ mode: 'auto', queues: 1, busyPoll: false });
+    // Unset Corm fields come from the NIC's hardware profile at start.
+    expect(c.corms[0]).toEqual({ name: 'nic0', ifname: 'nic0' });
+    expect(c.policy).toEqual({});
     expect(c.engine.idle).toEqual({ policy: 'backoff', spinLoops: 2000, maxSleepUs: 200 });
     expect(c.secret).toBe('sixteen-chars-or-more');
   });
@@ -31,6 +33,7 @@ describe('bananad host config', () => {
     expect(() => parseHostConfig('h.json', { ...base, host: 'a/b' })).toThrow(/h\.json: host:/);
     expect(() => parseHostConfig('h.json', { ...base, secret: 'short' })).toThrow(/h\.json: secret:/);
     expect(() => parseHostConfig('h.json', { ...base, lables: {} })).toThrow(/h\.json: \(root\): .*lables/);
+    expect(() => parseHostConfig('h.json', { ...base, policy: { forbid: ['carrier-pigeon'] } })).toThrow(/h\.json: policy\.forbid\[0\]:/);
     expect(() => parseHostConfig('h.json', { ...base, corms: [{ name: 'n', ifname: 'much-too-long-name' }] })).toThrow(/corms\[0\]\.ifname/);
     expect(() => parseHostConfig('h.json', { ...base, corms: [{ name: 'n', ifname: 'a' }, { name: 'n', ifname: 'b' }] })).toThrow(
       new ConfigError('h.json', 'corms[1].name', 'duplicate Corm name n'),

@@ -1,20 +1,14 @@
 // A `local` wire: vm1's Spike and the Corm on nic0 on the same host, through one daemon.
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ApiError } from '../controller/api/api-client.js';
 import type { CormView, WireView } from '../controller/model/views.js';
 import { send, startReceiver } from '../bench/traffic/traffic.js';
 import { referenceTopology, type ReferenceTopology } from './bed/index.js';
 import { useTestBed } from './bed/vitest.js';
+import { banana } from './support/banana-cli.js';
 import { DaemonCluster, type Daemon } from './support/daemons.js';
 import { iperfVm1ToExt } from './support/reference-traffic.js';
 
-const banana = async (args: string[]): Promise<{ code: number; out: string; err: string }> =>
-  promisify(execFile)('node_modules/.bin/vite-node', ['test/support/banana-entry.ts', '--', ...args]).then(
-    ({ stdout, stderr }) => ({ code: 0, out: stdout, err: stderr }),
-    (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, out: e.stdout, err: e.stderr }),
-  );
 
 describe('a local wire between vm1 and hostA/nic0 on one host', () => {
   const bed = useTestBed();
@@ -32,7 +26,8 @@ describe('a local wire between vm1 and hostA/nic0 on one host', () => {
     await a.api.request('POST', '/v1/spikes', { name: 'vm1', ifname: topo.vm1.tap.name, mac: topo.vm1.mac });
     const refused = await a.api.request('POST', '/v1/spikes/vm1/connect', { corm: 'hostA/nic0', type: 'udp' }).catch((e: ApiError) => e);
     expect(refused).toMatchObject({ status: 409, code: 'no-wire-fits' });
-    expect((refused as ApiError).message).toContain('udp: Spike and Corm hostA/nic0 are both on hostA');
+    expect((refused as ApiError).message).toContain('udp: both ends are on hostA (local joins them without a network)');
+    expect((refused as ApiError).body).toMatchObject({ explanation: { proximity: 'same-host', chosen: 'local' } });
     const wire = await a.api.request<WireView>('POST', '/v1/spikes/vm1/connect', { corm: 'hostA/nic0' });
     expect(wire).toMatchObject({ type: 'local', side: 'both', spike: 'hostA/vm1', corm: 'hostA/nic0', state: 'up', peerHost: null });
     const [corm] = await a.api.request<CormView[]>('GET', '/v1/corms');

@@ -113,7 +113,7 @@ describe('controllers wiring vm1 (hostB) to hostA/nic0 over udp', () => {
     expect(await status(b.api.request('POST', '/v1/spikes', { name: 'vm9', ifname: 'nosuchif', mac: '02:00:00:00:00:09' }))).toMatchObject({ status: 404 });
     const local = await status(b.api.request('POST', '/v1/spikes/vm1/connect', { corm: 'hostA/nic0', type: 'local' }));
     expect(local).toMatchObject({ status: 409, body: { error: 'no-wire-fits' } });
-    expect(JSON.stringify(local)).toContain('local: Corm hostA/nic0 is on hostA, not on this host (hostB)');
+    expect(JSON.stringify(local)).toContain('local: not on the same host (hostA and hostB)');
     const bad = await fetch(`http://${b.address}/v1/spikes`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"name":' });
     expect(bad.status).toBe(400); // not JSON: refused before anything else
     // The failed requests left the running wire alone.

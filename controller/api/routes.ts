@@ -3,7 +3,7 @@
 import type { z } from 'zod';
 import type { HostController } from '../host-controller.js';
 import type { Registry } from '../registry/index.js';
-import { connectBody, createSpikeBody, endpointQuery, openCormEndBody, spikeParams, wireParams } from './schemas.js';
+import { connectBody, createSpikeBody, endpointQuery, explainQuery, labelsBody, policyBody, openCormEndBody, spikeParams, wireParams } from './schemas.js';
 
 export interface RouteContext {
   controller: HostController;
@@ -14,7 +14,7 @@ export interface RouteContext {
 }
 
 export interface Route<P extends z.ZodType = z.ZodType, Q extends z.ZodType = z.ZodType, B extends z.ZodType = z.ZodType> {
-  method: 'GET' | 'POST' | 'DELETE';
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
   /** fastify path syntax (`:name`). */
   path: string;
   summary: string;
@@ -34,6 +34,14 @@ function route<P extends z.ZodType, Q extends z.ZodType, B extends z.ZodType>(r:
 
 export const ROUTES: readonly Route[] = [
   route({ method: 'GET', path: '/v1/host', summary: 'This host: name, labels, underlay, workers, refused requests', handler: (c) => ({ ...c.controller.hostView(), authRefusals: c.refusals }) }),
+  route({
+    method: 'PUT', path: '/v1/host/policy', summary: "Set this host's wire policy (pin, forbid); connections are re-evaluated on both ends", body: policyBody, status: 204,
+    handler: (c, { body }) => c.controller.setPolicy(body),
+  }),
+  route({
+    method: 'PUT', path: '/v1/host/labels', summary: "Set this host's placement labels (site, cluster, rack...); connections are re-evaluated", body: labelsBody, status: 204,
+    handler: (c, { body }) => c.controller.setLabels(body),
+  }),
   route({ method: 'GET', path: '/v1/hosts', summary: 'Hosts in the registry', handler: (c) => c.registry.listHosts() }),
   route({
     method: 'GET', path: '/v1/endpoints', summary: 'Endpoints in the registry (Corms, their VFs, Spikes)', query: endpointQuery,
@@ -57,6 +65,10 @@ export const ROUTES: readonly Route[] = [
   }),
   route({ method: 'GET', path: '/v1/wires', summary: "This host's wire ends with state and counters", handler: (c) => c.controller.wireViews() }),
   route({ method: 'GET', path: '/v1/wires/:id', summary: 'One wire end: state, MTU, counters, sequence stats', params: wireParams, handler: (c, { params }) => c.controller.wire(params.id) }),
+  route({
+    method: 'GET', path: '/v1/explain', summary: 'Placement: every wire type between a Spike of this host and a Corm, scored or rejected with the reason', query: explainQuery,
+    handler: (c, { query }) => c.controller.explain(query.spike, query.corm),
+  }),
   route({ method: 'GET', path: '/v1/audit', summary: "Frame audit of the host's engine (every frame in exactly one place)", handler: (c) => c.controller.audit() }),
   route({
     method: 'POST', path: '/v1/peer/wires', summary: 'Peer: open the Corm end of a udp wire for one of the caller’s Spikes', peer: true, body: openCormEndBody, status: 201,

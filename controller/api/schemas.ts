@@ -49,3 +49,9 @@ export const openCormEndBody = z.strictObject({
     udpPort: z.number().int().min(1).max(65535),
   }),
 });
+
+export const explainQuery = z.strictObject({ spike: nameSchema, corm: endpointIdSchema });
+
+const wireTypeSchema = z.enum(['local', 'udp', 'tunnel', 'rdma']);
+export const policyBody = z.strictObject({ pin: wireTypeSchema.optional(), forbid: z.array(wireTypeSchema).optional() });
+export const labelsBody = z.record(z.string().regex(/^[A-Za-z0-9]([A-Za-z0-9._/-]{0,61}[A-Za-z0-9])?$/), z.string().max(1024));

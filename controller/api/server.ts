@@ -89,7 +89,7 @@ export function buildApiServer(s: ApiServerSettings): FastifyInstance {
     if (err instanceof BadInput) return reply.code(400).send({ error: 'bad-request', field: err.field, in: err.where, message: err.message });
     if (err instanceof ControllerError) {
       if (err.status >= 500) s.log.error({ event: 'request-failed', url: req.url, code: err.code, ...err.context }, err.message);
-      return reply.code(err.status).send({ error: err.code, message: err.message, context: err.context });
+      return reply.code(err.status).send({ error: err.code, message: err.message, context: err.context, ...(err.detail === undefined ? {} : { explanation: err.detail }) });
     }
     if (err instanceof RegistryError) return reply.code(503).send({ error: 'registry-failed', message: err.message });
     const e = err as { statusCode?: number; message?: string };

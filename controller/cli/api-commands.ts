@@ -8,9 +8,13 @@ import { ApiClient, ApiError } from '../api/api-client.js';
 import { readHostConfig } from '../config/host-config.js';
 import type { CormView, HostView, SpikeView, WireView } from '../model/views.js';
 import type { EndpointRecord, HostRecord } from '../registry/index.js';
+import { explainLines, type Explanation } from '../placement/choose-wire.js';
 import { formatTable } from './table.js';
 
 export const API_USAGE = `  host                         this host: name, labels, underlay
+  host policy [--pin T] [--forbid T,T]
+                               set this host's wire policy (no options: clear it); connections are re-evaluated
+  host labels KEY=VALUE...     set this host's placement labels; connections are re-evaluated
   hosts                        hosts in the registry
   endpoints [--host H] [--kind corm|spike]
                                endpoints in the registry
@@ -21,6 +25,8 @@ export const API_USAGE = `  host                         this host: name, labels
   spike connect NAME CORM-ENDPOINT [--type auto|local|udp]
   spike disconnect NAME
   wire ls | show ID            wire ends with state, MTU and counters
+  wire explain SPIKE CORM-ENDPOINT
+                               every wire type between them: scored, or rejected with the reason
   audit                        frame audit of the host's engine
   connection: --config HOST.json | --api HOST:PORT --secret-file F (or BANANA_API, BANANA_SECRET); --json`;
 
@@ -65,6 +71,22 @@ async function run(api: ApiClient, words: string[], v: Record<string, string | b
       const h = await api.request<HostView>('GET', '/v1/host');
       const u = h.underlay;
       return { data: h, text: `${h.name}  labels ${JSON.stringify(h.labels)}  controller ${h.controller}  workers ${h.workers}\nunderlay ${u.ifname} ${u.ip} ${u.mac} mtu ${u.mtu} udp/${u.udpPort} xdp ${u.mode}  drops ${drops(u.counters.drops)}` };
+    }
+    case 'host policy': {
+      const forbid = str('forbid')?.split(',').filter(Boolean);
+      const body = { ...(str('pin') ? { pin: str('pin') } : {}), ...(forbid ? { forbid } : {}) };
+      await api.request('PUT', '/v1/host/policy', body);
+      return { data: body, text: `policy: ${JSON.stringify(body)}` };
+    }
+    case 'host labels': {
+      const labels: Record<string, string> = {};
+      for (const kv of words.slice(2)) {
+        const i = kv.indexOf('=');
+        if (i <= 0) throw new UsageError(`labels are KEY=VALUE, got '${kv}'`);
+        labels[kv.slice(0, i)] = kv.slice(i + 1);
+      }
+      await api.request('PUT', '/v1/host/labels', labels);
+      return { data: labels, text: `labels: ${JSON.stringify(labels)}` };
     }
     case 'hosts': {
       const hs = await api.request<HostRecord[]>('GET', '/v1/hosts');
@@ -112,6 +134,11 @@ async function run(api: ApiClient, words: string[], v: Record<string, string | b
       const w = await api.request<WireView>('GET', `/v1/wires/${encodeURIComponent(need(arg1, 'wire id'))}`);
       return { data: w, text: wireRows([w]) };
     }
+    case 'wire explain': {
+      const q = new URLSearchParams({ spike: need(arg1, 'Spike name'), corm: need(arg2, 'Corm endpoint') });
+      const x = await api.request<Explanation>('GET', `/v1/explain?${q}`);
+      return { data: x, text: explainLines(x).join('\n') };
+    }
     case 'audit': {
       const a = await api.request<{ ok: boolean; workers: { total: number; missing: number; kernelTx: number }[] }>('GET', '/v1/audit');
       return { data: a, text: `frame audit: ${a.ok ? 'every frame accounted for' : 'FRAMES MISSING'}\n${formatTable(['worker', 'frames', 'missing', 'held by kernel'], a.workers.map((w, i) => [i, w.total, w.missing, w.kernelTx]))}` };
@@ -131,7 +158,7 @@ export async function runApiCommand(argv: string[]): Promise<number> {
       allowPositionals: true,
       options: {
         config: { type: 'string', short: 'c' }, api: { type: 'string' }, 'secret-file': { type: 'string' }, json: { type: 'boolean' },
-        host: { type: 'string' }, kind: { type: 'string' }, ifname: { type: 'string' }, mac: { type: 'string' }, netns: { type: 'string' }, type: { type: 'string' },
+        host: { type: 'string' }, kind: { type: 'string' }, pin: { type: 'string' }, forbid: { type: 'string' }, ifname: { type: 'string' }, mac: { type: 'string' }, netns: { type: 'string' }, type: { type: 'string' },
       },
     });
   } catch (e) {

@@ -2,6 +2,7 @@
  * own module and is loaded only when used. */
 import { runBenchCommand } from '../../bench/cli.js';
 import { API_COMMANDS, API_USAGE, runApiCommand } from './api-commands.js';
+import { PROFILE_USAGE, runProfileCommand } from './profile-commands.js';
 
 const USAGE = `usage: banana <command> [options]
 
@@ -11,6 +12,8 @@ commands:
                                hostA's NIC over udp through the controller API (cluster)
   bench SCENARIO [--quick] [--json] [--out DIR]
                                run a benchmark scenario side by side with its baselines
+hardware profiles:
+${PROFILE_USAGE}
 controller (a host's bananad API):
 ${API_USAGE}
 `;
@@ -31,6 +34,8 @@ export async function main(argv: string[]): Promise<number> {
     }
     case 'bench':
       return runBenchCommand(rest);
+    case 'profile':
+      return runProfileCommand(rest);
     case 'connect':
       return runApiCommand(['spike', 'connect', ...rest]);
     case 'disconnect':

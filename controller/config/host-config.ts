@@ -19,14 +19,20 @@ const busyPoll = z.union([
   z.strictObject({ budget: z.number().int().min(1).max(65535).optional(), usecs: z.number().int().min(0).max(1_000_000).optional() }),
 ]);
 
+/** A Corm's NIC. Unset fields come from its hardware profile (detected from the driver, or
+ * named with `profile`); set ones override the profile. */
 const corm = z.strictObject({
   /** Endpoint name: the Corm is `<host>/<name>`. */
   name,
   ifname,
-  mode: xdpMode.default('auto'),
-  queues: z.union([z.number().int().min(1).max(64), z.literal('all')]).default(1),
-  busyPoll: busyPoll.default(false),
+  profile: z.string().optional(),
+  mode: xdpMode.optional(),
+  queues: z.union([z.number().int().min(1).max(64), z.literal('all')]).optional(),
+  ringSize: z.number().int().min(64).max(16384).optional(),
+  busyPoll: busyPoll.optional(),
 });
+
+const wireType = z.enum(['local', 'udp', 'tunnel', 'rdma']);
 
 const engine = z.strictObject({
   workers: z.number().int().min(1).max(64).default(1),
@@ -38,7 +44,8 @@ const engine = z.strictObject({
       z.strictObject({ policy: z.literal('backoff'), spinLoops: z.number().int().min(0).optional(), maxSleepUs: z.number().int().min(1).optional() }),
     ])
     .default({ policy: 'backoff', spinLoops: 2000, maxSleepUs: 200 }),
-  framesPerWorker: z.number().int().min(256).default(16384),
+  /** Default: the largest `recommended.umemFrames` of the Corms' profiles, at least 16384. */
+  framesPerWorker: z.number().int().min(256).optional(),
   fdbAgeingMs: z.number().int().min(1).optional(),
 });
 
@@ -56,13 +63,17 @@ export const hostConfigSchema = z.strictObject({
   corms: z.array(corm).default([]),
   /** Spike ports (VM backends) are many and light: smaller rings than a NIC's by default. */
   spikes: z.strictObject({ ringSize: z.number().int().min(64).max(16384).default(512) }).default({ ringSize: 512 }),
-  engine: engine.default({ workers: 1, idle: { policy: 'backoff', spinLoops: 2000, maxSleepUs: 200 }, framesPerWorker: 16384 }),
+  engine: engine.default({ workers: 1, idle: { policy: 'backoff', spinLoops: 2000, maxSleepUs: 200 } }),
   registry: z.strictObject({ type: z.literal('embedded'), dir: z.string().min(1) }),
   /** Where the controller API listens, host:port. Peers dial it; the CLI too. */
   listen: address,
   /** The cluster's shared secret (at least 16 characters), or a file holding it. */
   secret: z.string().min(16).optional(),
   secretFile: z.string().min(1).optional(),
+  /** Wire types this host pins or forbids (both ends' policies apply to a wire). */
+  policy: z.strictObject({ pin: wireType.optional(), forbid: z.array(wireType).optional() }).default({}),
+  /** Folder of hardware profiles; default: the built-in hw-profiles/. */
+  profileDir: z.string().optional(),
   /** Keepalive period of this host's wires. */
   keepaliveMs: z.number().int().min(10).max(60_000).default(100),
 });

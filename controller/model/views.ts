@@ -42,8 +42,12 @@ export interface SpikeView {
   netns: string;
   mac: string;
   mode: 'native' | 'generic';
-  /** What the Spike is asked to be wired to, if anything. */
+  /** The wire it runs: Corm and resolved type. */
   connect: ConnectSpec | null;
+  /** What it was asked for (type may be auto); placement re-evaluates against this. */
+  requested: ConnectSpec | null;
+  /** Why the requested connection is down right now (policy, capabilities), if it is. */
+  blocked: string | null;
   wire: number | null;
   counters: CountersView;
 }
@@ -66,6 +70,7 @@ export interface WireView {
 export interface HostView {
   name: string;
   labels: Record<string, string>;
+  policy: { pin?: string; forbid?: string[] };
   controller: string;
   underlay: { ifname: string; ip: string; mac: string; mtu: number; udpPort: number; mode: 'native' | 'generic'; counters: CountersView };
   workers: number;

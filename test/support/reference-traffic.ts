@@ -22,11 +22,24 @@ export async function iperfVm1ToExt(topo: ReferenceTopology, reverse: boolean): 
 /** Captures IPv4 UDP frames to `port` on the fabric bridge while `during` runs. */
 export async function captureFabricUdp(topo: ReferenceTopology, port: number, during: () => Promise<unknown>): Promise<Buffer[]> {
   const file = join(mkdtempSync(join(tmpdir(), 'banana-pcap-')), 'fabric.pcap');
-  const cap = topo.fabric.ns.spawn(['tcpdump', '-i', 'br0', '-U', '-w', file, '-c', '20', 'udp', 'port', String(port)]);
-  await new Promise((r) => setTimeout(r, 500));
+  const cap = topo.fabric.ns.spawn(['tcpdump', '--immediate-mode', '-i', 'br0', '-U', '-w', file, '-c', '500', 'udp', 'port', String(port)]);
+  // Start the traffic only once tcpdump says it listens (a fixed sleep loses the race under load).
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, 5000);
+    let err = '';
+    cap.stderr?.on('data', (d: Buffer) => {
+      err += d.toString();
+      if (err.includes('listening on')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  });
   await during();
   await new Promise((r) => setTimeout(r, 300));
-  // tcpdump may have stopped on its own after -c frames; either way wait for its file.
+  // Keepalives alone fill a small -c in a second: capture until told to stop, and wait for the
+  // file. Immediate mode: without it libpcap hands packets over per ring block, and the block
+  // still open at SIGINT is lost.
   if (!hasExited(cap)) cap.kill('SIGINT');
   await waitExit(cap, 5000);
   return readPcap(file).filter((f) => f.readUInt16BE(12) === 0x0800 && f[23] === 17);
