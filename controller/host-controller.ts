@@ -4,7 +4,9 @@
  * what runs, and the actions of one endpoint are applied one at a time (KeyedSerial). */
 import { randomInt } from 'node:crypto';
 import type { Logger } from 'pino';
-import { Engine, type Port, type UdpWire } from '../dataplane/lib/index.js';
+import { Engine, type Port, type UdpWire, type WorkerCounters } from '../dataplane/lib/index.js';
+import type { PortSample, WireSample } from './metrics.js';
+import { EventFeed } from './event-feed.js';
 import { LocalWire } from '../wires/local/local-wire.js';
 import { openUdpEnd, type UnderlayPeer } from '../wires/udp/udp-end.js';
 import { describeLink, describeUnderlay, type UnderlayInterface } from '../wires/udp/underlay.js';
@@ -68,6 +70,8 @@ export interface OpenCormEndReply {
 }
 
 const FIRST_SPIKE_DOMAIN = 1024;
+/** How often wire states are checked for changes (reading shared memory: cheap). */
+const WIRE_MONITOR_MS = 20;
 
 export class HostController {
   private readonly corms = new Map<string, LiveCorm>();
@@ -86,6 +90,9 @@ export class HostController {
   private readonly blocked = new Map<string, string>();
   private labels: Record<string, string>;
   private cormWatch: { close(): void } | undefined;
+  private monitor: NodeJS.Timeout | undefined;
+  /** Everything notable that happens here, for the API's event stream. */
+  readonly events = new EventFeed();
   private policy: WirePolicy;
 
   private constructor(
@@ -133,6 +140,7 @@ export class HostController {
       engine.start();
       await records.start([...c.corms.values()].map((corm) => c.cormRecord(corm)));
       c.watchCorms();
+      c.monitorWires(WIRE_MONITOR_MS);
       log.info({ event: 'started', host: config.host, workers: engine.workers, corms: [...c.corms.keys()] }, 'controller started');
       return c;
     } catch (err) {
@@ -178,9 +186,10 @@ export class HostController {
     if (this.closed) return;
     this.closed = true;
     this.cormWatch?.close();
+    if (this.monitor) clearInterval(this.monitor);
     await this.records.close();
     this.engine.close();
-    this.log.info({ event: 'stopped', host: this.config.host }, 'controller stopped');
+    this.note('info', 'stopped', { host: this.config.host }, 'controller stopped');
   }
 
   // ---- operator API ------------------------------------------------------------
@@ -268,7 +277,7 @@ export class HostController {
         if (this.desired.spikes.get(name)?.connect) {
           this.desired.spikes.set(name, { spec: s.spec });
           await this.reconcile(`spike:${name}`);
-          this.log.warn({ event: 'wire-blocked', spike: name, corm: to.corm, reason }, 'wire taken down: no wire type fits any more');
+          this.note('warn', 'wire-blocked', { spike: name, corm: to.corm, reason }, 'wire taken down: no wire type fits any more');
         }
         return;
       }
@@ -277,7 +286,7 @@ export class HostController {
       if (now?.corm === to.corm && now.type === type) return;
       this.desired.spikes.set(name, { spec: s.spec, connect: { corm: to.corm, type } });
       await this.reconcile(`spike:${name}`);
-      this.log.info({ event: 'rewired', spike: name, corm: to.corm, from: now?.type ?? null, to: type }, `placement moved ${name} to a ${type} wire`);
+      this.note('info', 'rewired', { spike: name, corm: to.corm, from: now?.type ?? null, to: type }, `placement moved ${name} to a ${type} wire`);
     });
   }
 
@@ -395,6 +404,65 @@ export class HostController {
     return w;
   }
 
+  /** Logs an event and publishes it on the feed (the API's event stream). */
+  private note(level: 'info' | 'warn', type: string, fields: Record<string, unknown>, msg: string): void {
+    this.log[level]({ event: type, ...fields }, msg);
+    // `type` names the event on the feed; a wire's type travels as wireType.
+    const { type: wireType, ...rest } = fields;
+    this.events.publish(type, { host: this.config.host, ...rest, ...(wireType === undefined ? {} : { wireType }) });
+  }
+
+  /** Wire ends change state on their own (keepalives): watch them and report every change. */
+  private monitorWires(periodMs: number): void {
+    const last = new Map<number, string>();
+    this.monitor = setInterval(() => {
+      const seen = new Set<number>();
+      for (const w of this.wireEnds()) {
+        seen.add(w.end.wireId);
+        const state = w.end.state();
+        // Every wire starts out connecting: a first look that finds it up is a change too.
+        const was = last.get(w.end.wireId) ?? 'connecting';
+        if (was !== state) {
+          this.note(state === 'down' ? 'warn' : 'info', 'wire-state', { wire: w.end.wireId, type: w.end.type, side: w.side, from: was, to: state, spike: w.spike, corm: w.corm }, `wire ${w.end.wireId}: ${was} -> ${state}`);
+        }
+        last.set(w.end.wireId, state);
+      }
+      for (const id of last.keys()) if (!seen.has(id)) last.delete(id);
+    }, periodMs);
+    this.monitor.unref();
+  }
+
+  private *wireEnds(): Generator<{ end: WireEnd; side: 'spike' | 'corm'; spike: string; corm: string }> {
+    for (const sp of this.spikes.values()) if (sp.wire) yield { end: sp.wire, side: 'spike', spike: `${this.config.host}/${sp.spec.name}`, corm: sp.corm ?? '' };
+    for (const e of this.cormEnds.values()) yield { end: e.wire, side: 'corm', spike: e.spec.spike, corm: `${this.config.host}/${e.spec.corm}` };
+  }
+
+  // ---- metrics (read at scrape time from shared memory) ---------------------------------
+
+  portSamples(): PortSample[] {
+    return [
+      { port: this.underlayPort.toString(), role: 'underlay' as const, counters: this.underlayPort.counters() },
+      ...[...this.corms.values()].map((c) => ({ port: c.id, role: 'corm' as const, counters: c.port.counters() })),
+      ...[...this.spikes.values()].map((sp) => ({ port: `${this.config.host}/${sp.spec.name}`, role: 'spike' as const, counters: sp.port.counters() })),
+    ];
+  }
+
+  wireSamples(): WireSample[] {
+    const out: WireSample[] = [];
+    for (const sp of this.spikes.values()) {
+      if (!sp.wire || sp.wire.type !== 'udp') continue; // a local wire's traffic is its Spike port's
+      out.push({ wire: String(sp.wire.wireId), type: sp.wire.type, side: 'spike', spike: `${this.config.host}/${sp.spec.name}`, corm: sp.corm ?? '', up: sp.wire.state() === 'up', counters: sp.wire.counters() });
+    }
+    for (const e of this.cormEnds.values()) {
+      out.push({ wire: String(e.spec.wireId), type: 'udp', side: 'corm', spike: e.spec.spike, corm: `${this.config.host}/${e.spec.corm}`, up: e.wire.state() === 'up', counters: e.wire.counters() });
+    }
+    return out;
+  }
+
+  workerSamples(): WorkerCounters[] {
+    return Array.from({ length: this.engine.workers }, (_, w) => this.engine.workerCounters(w));
+  }
+
   audit(): ReturnType<Engine['auditFrames']> {
     return this.engine.auditFrames();
   }
@@ -463,7 +531,7 @@ export class HostController {
     }
     this.spikes.set(spec.name, { spec, port, domain, mtu: link.mtu });
     await this.records.putEndpoint({ id: `${this.config.host}/${spec.name}`, kind: 'spike', host: this.config.host, mac: spec.mac, attributes: { ifname: spec.ifname } });
-    this.log.info({ event: 'spike-up', spike: spec.name, port: port.toString(), mode: port.mode }, 'Spike up');
+    this.note('info', 'spike-up', { spike: spec.name, port: port.toString(), mode: port.mode }, 'Spike up');
   }
 
   private async removeSpike(name: string): Promise<void> {
@@ -472,7 +540,7 @@ export class HostController {
     this.spikes.delete(name);
     this.freeDomains.push(s.domain);
     await this.records.deleteEndpoint(`${this.config.host}/${name}`);
-    this.log.info({ event: 'spike-down', spike: name }, 'Spike removed');
+    this.note('info', 'spike-down', { spike: name }, 'Spike removed');
   }
 
   /** Which wire type joins this host to the Corm, and where the Corm lives; every refusal
@@ -526,7 +594,7 @@ export class HostController {
       id: `${this.config.host}/${s.spec.name}`, kind: 'spike', host: this.config.host, mac: s.spec.mac,
       attributes: { ifname: s.spec.ifname, corm: to.corm, wire: type, wireId: String(s.wire!.wireId) },
     });
-    this.log.info({ event: 'wire-up', wire: s.wire!.wireId, type, spike: s.spec.name, corm: to.corm }, `${type} wire to ${to.corm}`);
+    this.note('info', 'wire-up', { wire: s.wire!.wireId, type, spike: s.spec.name, corm: to.corm }, `${type} wire to ${to.corm}`);
   }
 
   private connectLocal(s: LiveSpike, to: ConnectSpec, corm: LiveCorm): void {
@@ -581,10 +649,10 @@ export class HostController {
         await this.peer(host.controller).request('DELETE', `/v1/peer/wires/${wire.wireId}`);
       } catch (err) {
         // Our end is gone either way; the peer's end sees our keepalives stop.
-        this.log.warn({ event: 'peer-disconnect-failed', wire: wire.wireId, peer: peerHost, err: (err as Error).message }, 'peer did not close its end');
+        this.note('warn', 'peer-disconnect-failed', { wire: wire.wireId, peer: peerHost, err: (err as Error).message }, 'peer did not close its end');
       }
     }
-    if (wire) this.log.info({ event: 'wire-down', wire: wire.wireId, type: wire.type, spike: s.spec.name }, 'wire disconnected');
+    if (wire) this.note('info', 'wire-down', { wire: wire.wireId, type: wire.type, spike: s.spec.name }, 'wire disconnected');
   }
 
   private async addCormEnd(spec: CormEndSpec): Promise<void> {
@@ -597,7 +665,7 @@ export class HostController {
     }
     this.cormEnds.set(spec.wireId, { spec, wire });
     await this.records.putEndpoint({ id: this.vfId(spec), kind: 'corm', host: this.config.host, mac: spec.spikeMac, attributes: { spike: spec.spike, wire: 'udp', wireId: String(spec.wireId) } });
-    this.log.info({ event: 'wire-up', wire: spec.wireId, type: 'udp', corm: corm.id, spike: spec.spike }, `udp wire from ${spec.spike}`);
+    this.note('info', 'wire-up', { wire: spec.wireId, type: 'udp', corm: corm.id, spike: spec.spike }, `udp wire from ${spec.spike}`);
   }
 
   private async removeCormEnd(wireId: number): Promise<void> {
@@ -605,7 +673,7 @@ export class HostController {
     e.wire.close();
     this.cormEnds.delete(wireId);
     await this.records.deleteEndpoint(this.vfId(e.spec));
-    this.log.info({ event: 'wire-down', wire: wireId, type: 'udp', spike: e.spec.spike }, 'wire disconnected by peer');
+    this.note('info', 'wire-down', { wire: wireId, type: 'udp', spike: e.spec.spike }, 'wire disconnected by peer');
   }
 
   // ---- helpers ----------------------------------------------------------------------

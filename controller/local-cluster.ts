@@ -108,7 +108,8 @@ export class LocalCluster {
     const d = this.daemons.get(host);
     if (!d) return null;
     this.daemons.delete(host);
-    if (d.process.exitCode !== null) return d.process.exitCode;
+    // Killed by a signal, a process has no exit code but has exited all the same.
+    if (d.process.exitCode !== null || d.process.signalCode !== null) return d.process.exitCode;
     const exited = new Promise<number | null>((r) => d.process.once('exit', (code) => r(code)));
     d.process.kill('SIGTERM');
     const timer = setTimeout(() => d.process.kill('SIGKILL'), 10_000);

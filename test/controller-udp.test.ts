@@ -97,6 +97,36 @@ describe('controllers wiring vm1 (hostB) to hostA/nic0 over udp', () => {
     expect(after.sequence!.gaps).toBe(0);
   });
 
+  it('exposes Prometheus metrics from the shared-memory counters that match the traffic sent', async () => {
+    const scrape = async (d: Daemon) => {
+      const text = await (await fetch(`http://${d.address}/metrics`)).text();
+      const get = (name: string, labels: Record<string, string>) => {
+        const line = text.split('\n').find((l) => l.startsWith(`${name}{`) && Object.entries(labels).every(([k, v]) => l.includes(`${k}="${v}"`)));
+        return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
+      };
+      return { text, get };
+    };
+    const ids = { wire: String(wire.id) };
+    const [a0, b0] = [await scrape(a), await scrape(b)];
+    expect(b0.text).toContain('# TYPE banana_wire_tx_packets_total counter');
+    expect(b0.get('banana_wire_up', { ...ids, side: 'spike', type: 'udp', spike: 'hostB/vm1', corm: 'hostA/nic0' })).toBe(1);
+    const rx = await startReceiver({ ifname: 'eth0', netns: topo.ext.ns.name, flow: 23, expect: 3000, idleMs: 1000 });
+    await send({ ifname: 'eth0', netns: topo.vm1.ns.name, srcMac: topo.vm1.mac, dstMac: topo.ext.eth0.mac, flow: 23, count: 3000, size: 300, rate: 20000 });
+    expect(await rx.done()).toMatchObject({ unique: 3000, lost: 0 });
+    const [a1, b1] = [await scrape(a), await scrape(b)];
+    const delta = (x: typeof a0, y: typeof a0, name: string, labels: Record<string, string>) => (y.get(name, labels) ?? NaN) - (x.get(name, labels) ?? NaN);
+    // vm1's own stack may add an ARP or two: the traffic tool's frames are a floor, and nearly all.
+    const within = (v: number) => expect(v >= 3000 && v <= 3010).toBe(true);
+    within(delta(b0, b1, 'banana_port_rx_packets_total', { port: 'hostB/vm1', role: 'spike' }));
+    within(delta(b0, b1, 'banana_wire_tx_packets_total', { ...ids, side: 'spike' }));
+    within(delta(a0, a1, 'banana_wire_rx_packets_total', { ...ids, side: 'corm' }));
+    within(delta(a0, a1, 'banana_port_tx_packets_total', { port: 'hostA/nic0', role: 'corm' }));
+    expect(delta(b0, b1, 'banana_wire_tx_bytes_total', { ...ids, side: 'spike' })).toBeGreaterThanOrEqual(3000 * 300);
+    expect(a1.get('banana_wire_seq_gaps_total', { ...ids, side: 'corm' })).toBe(0);
+    expect(a1.get('banana_port_drops_total', { port: 'hostA/nic0', role: 'corm', reason: 'tx_ring_full' })).toBe(0);
+    expect(a1.get('banana_worker_loops_total', { worker: '0' })).toBeGreaterThan(0);
+  });
+
   it('answers bad requests with 4xx naming the field or the reason', async () => {
     const status = async (p: Promise<unknown>) => p.then(() => 200, (e: ApiError) => ({ status: e.status, body: e.body }));
     expect(await status(b.api.request('POST', '/v1/spikes', { name: 'vm2', ifname: 'x', mac: '01:00:5e:00:00:01' }))).toMatchObject({

@@ -30,6 +30,29 @@ export class ApiClient {
     return this.s.address;
   }
 
+  /** Streams the controller's server-sent events; resolves when the stream ends or `signal` aborts. */
+  async events(onEvent: (ev: Record<string, unknown>) => void, signal?: AbortSignal): Promise<void> {
+    const path = '/v1/events';
+    const res = await fetch(`http://${this.s.address}${path}`, { headers: signRequest(this.s.secret, this.s.caller, 'GET', path, ''), ...(signal ? { signal } : {}) });
+    if (!res.ok || !res.body) throw new ApiError(res.status, 'http-error', `GET ${path}: ${res.status} ${await res.text()}`, undefined, path);
+    const decoder = new TextDecoder();
+    let buf = '';
+    try {
+      for await (const chunk of res.body) {
+        buf += decoder.decode(chunk as Uint8Array, { stream: true });
+        let i;
+        while ((i = buf.indexOf('\n\n')) >= 0) {
+          const block = buf.slice(0, i);
+          buf = buf.slice(i + 2);
+          const data = block.split('\n').find((l) => l.startsWith('data: '));
+          if (data) onEvent(JSON.parse(data.slice(6)) as Record<string, unknown>);
+        }
+      }
+    } catch (e) {
+      if ((e as Error).name !== 'AbortError') throw e;
+    }
+  }
+
   async request<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<T> {
     const text = body === undefined ? '' : JSON.stringify(body);
     const headers: Record<string, string> = signRequest(this.s.secret, this.s.caller, method, path, text);

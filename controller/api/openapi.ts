@@ -43,6 +43,13 @@ export function openApiDocument(routes: readonly Route[]): Json {
     if (r.body) op.requestBody = { required: true, content: { 'application/json': { schema: schemaOf(r.body) } } };
     (paths[path] ??= {})[r.method.toLowerCase()] = op;
   }
+  paths['/v1/events'] = {
+    get: {
+      summary: 'Server-sent events: wire up/down and state changes, rewiring, blocked wires, refused requests (?after=SEQ replays the recent history)',
+      tags: ['operator'], security: [{ signature: [] }],
+      responses: { '200': { description: 'text/event-stream, one JSON object per event' } },
+    },
+  };
   return {
     openapi: '3.1.0',
     info: { title: 'Banana controller API', version: '1' },

@@ -8,6 +8,7 @@ import { ControllerError } from '../controller-error.js';
 import type { HostController } from '../host-controller.js';
 import type { Registry } from '../registry/index.js';
 import { RegistryError } from '../registry/index.js';
+import { buildMetrics } from '../metrics.js';
 import { openApiDocument } from './openapi.js';
 import { RequestVerifier } from './request-signing.js';
 import { ROUTES, type Route } from './routes.js';
@@ -49,7 +50,7 @@ function parse<T extends z.ZodType>(schema: T | undefined, value: unknown, where
 }
 
 export function buildApiServer(s: ApiServerSettings): FastifyInstance {
-  const app = Fastify({ logger: false, bodyLimit: 64 * 1024 });
+  const app = Fastify({ logger: false, bodyLimit: 64 * 1024, forceCloseConnections: true });
   const verifier = new RequestVerifier(s.secret);
   const refusals: Record<string, number> = {};
 
@@ -66,15 +67,43 @@ export function buildApiServer(s: ApiServerSettings): FastifyInstance {
   });
 
   app.get('/healthz', () => ({ ok: true }));
+  // Read-only and unsigned, so a Prometheus scraper needs no secret; it reveals counters only.
+  const metrics = buildMetrics({
+    ports: () => s.controller.portSamples(),
+    wires: () => s.controller.wireSamples(),
+    workers: () => s.controller.workerSamples(),
+    refusals: () => refusals,
+  });
+  app.get('/metrics', async (_req, reply) => reply.type(metrics.contentType).send(await metrics.metrics()));
   app.get('/openapi.json', () => openApiDocument(ROUTES));
 
-  const handle = (r: Route) => async (req: FastifyRequest, reply: FastifyReply) => {
+  /** Checks the signature; on refusal answers 401 and returns undefined. */
+  const authenticate = (req: FastifyRequest, reply: FastifyReply): string | undefined => {
     const verdict = verifier.verify(req.method, req.url, req.headers, req.rawBody ?? '');
-    if (!verdict.ok) {
-      refusals[verdict.reason] = (refusals[verdict.reason] ?? 0) + 1;
-      s.log.warn({ event: 'request-refused', reason: verdict.reason, method: req.method, url: req.url, from: req.ip }, verdict.detail);
-      return reply.code(401).send({ error: 'unauthorized', reason: verdict.reason, message: verdict.detail });
-    }
+    if (verdict.ok) return verdict.host;
+    refusals[verdict.reason] = (refusals[verdict.reason] ?? 0) + 1;
+    s.log.warn({ event: 'request-refused', reason: verdict.reason, method: req.method, url: req.url, from: req.ip }, verdict.detail);
+    s.controller.events.publish('request-refused', { reason: verdict.reason, method: req.method, url: req.url, from: req.ip });
+    void reply.code(401).send({ error: 'unauthorized', reason: verdict.reason, message: verdict.detail });
+    return undefined;
+  };
+
+  // Server-sent events: one JSON event per message, history after ?after=SEQ first.
+  app.get('/v1/events', (req, reply) => {
+    if (authenticate(req, reply) === undefined) return reply;
+    const after = Number((req.query as { after?: string }).after ?? NaN);
+    reply.hijack();
+    reply.raw.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
+    reply.raw.write(': banana events\n\n');
+    const stop = s.controller.events.subscribe((ev) => reply.raw.write(`id: ${ev.seq}\nevent: ${ev.type}\ndata: ${JSON.stringify(ev)}\n\n`), Number.isInteger(after) ? after : undefined);
+    req.raw.on('close', stop);
+    return reply;
+  });
+
+  const handle = (r: Route) => async (req: FastifyRequest, reply: FastifyReply) => {
+    const caller = authenticate(req, reply);
+    if (caller === undefined) return reply;
+    const verdict = { host: caller };
     const params = parse(r.params, req.params, 'params');
     const query = parse(r.query, req.query, 'query');
     const body = parse(r.body, req.body, 'body');

@@ -28,6 +28,7 @@ export const API_USAGE = `  host                         this host: name, labels
   wire explain SPIKE CORM-ENDPOINT
                                every wire type between them: scored, or rejected with the reason
   audit                        frame audit of the host's engine
+  events                       follow the host's events (wire up/down, rewiring, refusals) until interrupted
   connection: --config HOST.json | --api HOST:PORT --secret-file F (or BANANA_API, BANANA_SECRET); --json`;
 
 class UsageError extends Error {}
@@ -148,7 +149,7 @@ async function run(api: ApiClient, words: string[], v: Record<string, string | b
   }
 }
 
-export const API_COMMANDS = new Set(['host', 'hosts', 'endpoints', 'corm', 'spike', 'wire', 'audit']);
+export const API_COMMANDS = new Set(['host', 'hosts', 'endpoints', 'corm', 'spike', 'wire', 'audit', 'events']);
 
 export async function runApiCommand(argv: string[]): Promise<number> {
   let parsed;
@@ -167,6 +168,16 @@ export async function runApiCommand(argv: string[]): Promise<number> {
   }
   const { values, positionals } = parsed;
   try {
+    if (positionals[0] === 'events') {
+      const ctl = new AbortController();
+      process.once('SIGINT', () => ctl.abort());
+      await client(values).events((ev) => {
+        const rest = Object.entries(ev).filter(([k]) => !['time', 'type', 'seq', 'host'].includes(k));
+        const fields = rest.map(([k, x]) => `${k}=${typeof x === 'object' ? JSON.stringify(x) : String(x)}`).join(' ');
+        process.stdout.write(values.json ? `${JSON.stringify(ev)}\n` : `${String(ev.time)}  ${String(ev.host)}  ${String(ev.type).padEnd(16)} ${fields}\n`);
+      }, ctl.signal);
+      return 0;
+    }
     const out = await run(client(values), positionals, values);
     process.stdout.write(`${values.json ? JSON.stringify(out.data, null, 2) : out.text}\n`);
     return 0;

@@ -74,8 +74,9 @@ export const hostConfigSchema = z.strictObject({
   policy: z.strictObject({ pin: wireType.optional(), forbid: z.array(wireType).optional() }).default({}),
   /** Folder of hardware profiles; default: the built-in hw-profiles/. */
   profileDir: z.string().optional(),
-  /** Keepalive period of this host's wires. */
-  keepaliveMs: z.number().int().min(10).max(60_000).default(100),
+  /** Keepalive period of this host's wires when idle; a peer silent for 3 periods + 20 ms is
+   * down (default 20 ms: a dead peer is reported within 100 ms). */
+  keepaliveMs: z.number().int().min(10).max(60_000).default(20),
 });
 
 export type HostConfig = Omit<z.infer<typeof hostConfigSchema>, 'secret' | 'secretFile'> & { secret: string };
