@@ -6,7 +6,7 @@ import { buildApiServer } from './api/server.js';
 import { ConfigError } from './config/config-error.js';
 import { readHostConfig, type HostConfig } from './config/host-config.js';
 import { HostController } from './host-controller.js';
-import { EmbeddedRegistry } from './registry/index.js';
+import { EmbeddedRegistry, EtcdRegistry } from './registry/index.js';
 
 export function splitAddress(address: string): { host: string; port: number } {
   const i = address.lastIndexOf(':');
@@ -21,7 +21,8 @@ export interface RunningDaemon {
 
 /** Starts everything a host runs; `close()` undoes it (API, then engine, then lease). */
 export async function startDaemon(config: HostConfig, log: Logger): Promise<RunningDaemon> {
-  const registry = await EmbeddedRegistry.open({ dir: config.registry.dir });
+  const r = config.registry;
+  const registry = r.type === 'etcd' ? await EtcdRegistry.open({ endpoints: r.endpoints, cluster: r.cluster }) : await EmbeddedRegistry.open({ dir: r.dir });
   let controller: HostController;
   try {
     controller = await HostController.start(config, registry, log);

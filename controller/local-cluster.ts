@@ -34,9 +34,12 @@ export interface LocalClusterSettings {
   secret: string;
   /** Parent of the cluster's directory (configs, registry). Default /dev/shm (a tmpfs). */
   parent?: string;
+  /** The daemons' registry; default: an embedded one in the cluster's directory. */
+  registry?: { type: 'etcd'; endpoints: string[]; cluster?: string };
 }
 
-async function freePort(): Promise<number> {
+/** A TCP port on loopback that nothing listens on right now. */
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.listen(0, '127.0.0.1', () => {
@@ -79,7 +82,7 @@ export class LocalCluster {
       underlay: { ifname: h.underlay },
       corms: h.corms ?? [],
       engine: { framesPerWorker: h.framesPerWorker ?? 8192 },
-      registry: { type: 'embedded', dir: join(this.dir, 'registry') },
+      registry: this.s.registry ?? { type: 'embedded', dir: join(this.dir, 'registry') },
       listen: address,
       secret: this.s.secret,
     }, null, 2));

@@ -40,6 +40,13 @@ describe('bananad host config', () => {
     );
   });
 
+  it('takes an etcd registry, and names a bad endpoint', () => {
+    const c = parseHostConfig('h.json', { ...base, registry: { type: 'etcd', endpoints: ['http://10.0.0.1:2379'] } });
+    expect(c.registry).toEqual({ type: 'etcd', endpoints: ['http://10.0.0.1:2379'], cluster: 'default' });
+    expect(() => parseHostConfig('h.json', { ...base, registry: { type: 'etcd', endpoints: ['not a url'] } })).toThrow(/h\.json: registry\.endpoints\[0\]:/);
+    expect(() => parseHostConfig('h.json', { ...base, registry: { type: 'zookeeper' } })).toThrow(/h\.json: registry/);
+  });
+
   it('reads the secret from a file', () => {
     const f = '/dev/shm/banana-test-secret';
     writeFileSync(f, 'from-a-file-0123456789\n');

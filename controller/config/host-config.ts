@@ -64,7 +64,12 @@ export const hostConfigSchema = z.strictObject({
   /** Spike ports (VM backends) are many and light: smaller rings than a NIC's by default. */
   spikes: z.strictObject({ ringSize: z.number().int().min(64).max(16384).default(512) }).default({ ringSize: 512 }),
   engine: engine.default({ workers: 1, idle: { policy: 'backoff', spinLoops: 2000, maxSleepUs: 200 } }),
-  registry: z.strictObject({ type: z.literal('embedded'), dir: z.string().min(1) }),
+  /** embedded: files in a directory shared by the daemons of one machine (zero setup);
+   * etcd: an etcd v3 cluster, the choice for real clusters. */
+  registry: z.discriminatedUnion('type', [
+    z.strictObject({ type: z.literal('embedded'), dir: z.string().min(1) }),
+    z.strictObject({ type: z.literal('etcd'), endpoints: z.array(z.url()).min(1), cluster: z.string().regex(/^[A-Za-z0-9._-]+$/).default('default') }),
+  ]),
   /** Where the controller API listens, host:port. Peers dial it; the CLI too. */
   listen: address,
   /** The cluster's shared secret (at least 16 characters), or a file holding it. */

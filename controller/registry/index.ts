@@ -27,3 +27,4 @@ export type {
 } from './registry.js';
 export { selectorMatcher } from './watch-selector.js';
 export { EmbeddedRegistry, type EmbeddedRegistrySettings } from './embedded-registry.js';
+export { EtcdRegistry, type EtcdRegistrySettings } from './etcd-registry.js';

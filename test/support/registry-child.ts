@@ -1,6 +1,6 @@
 // A registry client in another process, for the registry contract tests.
 // usage: vite-node test/support/registry-child.ts <store> <command> <host> [count] [peer...]
-//   <store>: embedded:<dir> (a later etcd adapter adds its own scheme here)
+//   <store>: embedded:<dir> | etcd:<cluster>@<url>[,<url>...]
 //   put-endpoints <host> <count> [peer...]: puts the host, waits until the peers' hosts exist
 //     (so concurrent writers really overlap), then puts <count> endpoints <host>/nic0/vf<i>
 //   churn <host>: puts the host, a spike <host>/vm1/eth0 and a corm <host>/nic0/vf0, deletes the
@@ -8,10 +8,14 @@
 // Prints {"ready":true} once connected, waits for a line on stdin (so the parent can start
 // several children at the same moment), runs, prints {"ok":true,"revisions":[...]}, exits.
 import { createInterface } from 'node:readline';
-import { EmbeddedRegistry, type Registry } from '../../controller/registry/index.js';
+import { EmbeddedRegistry, EtcdRegistry, type Registry } from '../../controller/registry/index.js';
 
 async function connect(store: string): Promise<Registry> {
   if (store.startsWith('embedded:')) return EmbeddedRegistry.open({ dir: store.slice('embedded:'.length) });
+  if (store.startsWith('etcd:')) {
+    const [cluster = '', urls = ''] = store.slice('etcd:'.length).split('@');
+    return EtcdRegistry.open({ cluster, endpoints: urls.split(',') });
+  }
   throw new Error(`unknown store ${store}`);
 }
 
