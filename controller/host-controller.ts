@@ -58,6 +58,7 @@ interface LiveCormEnd {
 /** The body a Spike's host sends to the Corm's host to open the Corm end of a udp wire. */
 export interface OpenCormEndRequest {
   wireId: number;
+  tenant?: string;
   corm: string;
   spike: string;
   spikeMac: string;
@@ -301,6 +302,18 @@ export class HostController {
     });
   }
 
+  /** Netbus authorization: may this host (and the Spike's tenant) attach to the Corm? */
+  private authorize(corm: LiveCorm, host: string, spike: string, tenant: string | undefined): void {
+    const allow = corm.cfg.allow;
+    if (!allow) return;
+    if (allow.hosts && host !== this.config.host && !allow.hosts.includes(host)) {
+      throw new ControllerError('forbidden', `${host} may not attach ${spike} to ${corm.id}: the Corm admits hosts ${allow.hosts.join(', ')}`, { corm: corm.id, caller: host });
+    }
+    if (allow.tenants && (tenant === undefined || !allow.tenants.includes(tenant))) {
+      throw new ControllerError('forbidden', `tenant ${tenant ?? '(none)'} of ${spike} may not attach to ${corm.id}: the Corm admits tenants ${allow.tenants.join(', ')}`, { corm: corm.id, caller: host });
+    }
+  }
+
   // ---- peer API ------------------------------------------------------------------
 
   async openCormEnd(caller: string, req: OpenCormEndRequest): Promise<OpenCormEndReply> {
@@ -313,8 +326,12 @@ export class HostController {
       if (rec.underlay !== req.underlay.ip) {
         throw new ControllerError('forbidden', `underlay ${req.underlay.ip} does not match ${caller}'s registry record (${rec.underlay})`, { caller });
       }
+      this.authorize(this.corms.get(req.corm)!, caller, req.spike, req.tenant);
       if (this.wireIdInUse(req.wireId)) throw new ControllerError('conflict', `wire id ${req.wireId} is in use on ${this.config.host}`, { wireId: req.wireId });
-      const spec: CormEndSpec = { wireId: req.wireId, corm: req.corm, spike: req.spike, spikeMac: req.spikeMac, peerHost: caller, peer: req.underlay };
+      const spec: CormEndSpec = {
+        wireId: req.wireId, corm: req.corm, spike: req.spike, spikeMac: req.spikeMac, peerHost: caller, peer: req.underlay,
+        ...(req.tenant === undefined ? {} : { tenant: req.tenant }),
+      };
       this.desired.cormEnds.set(req.wireId, spec);
       await this.reconcile(`wire:${req.wireId}`);
       return { underlay: this.underlayPeer(), endpoint: this.vfId(spec) };
@@ -598,6 +615,7 @@ export class HostController {
   }
 
   private connectLocal(s: LiveSpike, to: ConnectSpec, corm: LiveCorm): void {
+    this.authorize(corm, this.config.host, `${this.config.host}/${s.spec.name}`, s.spec.tenant);
     const wireId = this.allocWireId();
     s.wire = new LocalWire({ wireId, engine: this.engine, spikePort: s.port, spikeDomain: s.domain, cormDomain: corm.domain, mtu: Math.min(s.mtu, corm.mtu) });
     s.connect = to;
@@ -613,12 +631,18 @@ export class HostController {
     let wireId = 0;
     for (let attempt = 0; !reply; attempt++) {
       wireId = this.allocWireId();
-      const body: OpenCormEndRequest = { wireId, corm: to.corm.split('/')[1]!, spike: `${this.config.host}/${s.spec.name}`, spikeMac: s.spec.mac, underlay: this.underlayPeer() };
+      const body: OpenCormEndRequest = {
+        wireId, corm: to.corm.split('/')[1]!, spike: `${this.config.host}/${s.spec.name}`, spikeMac: s.spec.mac, underlay: this.underlayPeer(),
+        ...(s.spec.tenant === undefined ? {} : { tenant: s.spec.tenant }),
+      };
       try {
         reply = await peer.request<OpenCormEndReply>('POST', '/v1/peer/wires', body);
       } catch (err) {
         // Wire ids are random: a clash with one of the peer's is rare and worth a retry.
         if (err instanceof ApiError && err.status === 409 && attempt < 4) continue;
+        if (err instanceof ApiError && err.status === 403) {
+          throw new ControllerError('forbidden', `${cormHost} refused: ${(err.body as { message?: string } | undefined)?.message ?? err.message}`, { corm: to.corm, peer: cormHost });
+        }
         throw new ControllerError('peer-failed', `${cormHost} refused to open the Corm end: ${(err as Error).message}`, { corm: to.corm, peer: cormHost });
       }
     }

@@ -11,7 +11,7 @@ export interface LocalHost {
   name: string;
   netns: string;
   underlay: string;
-  corms?: { name: string; ifname: string }[];
+  corms?: { name: string; ifname: string; allow?: { hosts?: string[]; tenants?: string[] } }[];
   labels?: Record<string, string>;
   framesPerWorker?: number;
 }

@@ -22,6 +22,7 @@ export const createSpikeBody = z.strictObject({
   /** Namespace of the interface; default: the host's. */
   netns: z.string().default(''),
   mac: macSchema,
+  tenant: z.string().min(1).max(63).optional(),
 });
 
 export const connectBody = z.strictObject({
@@ -43,6 +44,7 @@ export const openCormEndBody = z.strictObject({
   corm: nameSchema,
   spike: endpointIdSchema,
   spikeMac: macSchema,
+  tenant: z.string().min(1).max(63).optional(),
   underlay: z.strictObject({
     ip: z.ipv4(),
     mtu: z.number().int().min(576).max(65535),

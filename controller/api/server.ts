@@ -116,6 +116,11 @@ export function buildApiServer(s: ApiServerSettings): FastifyInstance {
   app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: 'not-found', message: `no route ${req.method} ${req.url}` }));
   app.setErrorHandler((err: unknown, req, reply) => {
     if (err instanceof BadInput) return reply.code(400).send({ error: 'bad-request', field: err.field, in: err.where, message: err.message });
+    if (err instanceof ControllerError && err.status === 403) {
+      refusals.forbidden = (refusals.forbidden ?? 0) + 1;
+      s.log.warn({ event: 'request-refused', reason: 'forbidden', method: req.method, url: req.url, ...err.context }, err.message);
+      s.controller.events.publish('request-refused', { reason: 'forbidden', method: req.method, url: req.url, message: err.message });
+    }
     if (err instanceof ControllerError) {
       if (err.status >= 500) s.log.error({ event: 'request-failed', url: req.url, code: err.code, ...err.context }, err.message);
       return reply.code(err.status).send({ error: err.code, message: err.message, context: err.context, ...(err.detail === undefined ? {} : { explanation: err.detail }) });

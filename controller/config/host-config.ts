@@ -30,6 +30,9 @@ const corm = z.strictObject({
   queues: z.union([z.number().int().min(1).max(64), z.literal('all')]).optional(),
   ringSize: z.number().int().min(64).max(16384).optional(),
   busyPoll: busyPoll.optional(),
+  /** Who may attach Spikes (Netbus): other hosts by name (this host always may), and tenants
+   * (a Spike's tenant). Unset: anyone in the cluster. */
+  allow: z.strictObject({ hosts: z.array(name).optional(), tenants: z.array(z.string().min(1)).optional() }).optional(),
 });
 
 const wireType = z.enum(['local', 'udp', 'tunnel', 'rdma']);

@@ -11,6 +11,8 @@ export interface SpikeSpec {
   netns: string;
   /** The front-end vNIC's MAC: the address the Corm's endpoint carries for it. */
   mac: string;
+  /** The tenant the VM belongs to, checked against a Corm's `allow.tenants`. */
+  tenant?: string;
 }
 
 export type RequestedWireType = WireType | 'auto';
@@ -25,6 +27,7 @@ export interface ConnectSpec {
 /** The Corm side of a wire a peer asked for. */
 export interface CormEndSpec {
   wireId: number;
+  tenant?: string;
   /** Local Corm name. */
   corm: string;
   /** The Spike's endpoint id on the peer, `<host>/<name>`. */
@@ -35,7 +38,7 @@ export interface CormEndSpec {
 }
 
 export function sameSpike(a: SpikeSpec, b: SpikeSpec): boolean {
-  return a.name === b.name && a.ifname === b.ifname && a.netns === b.netns && a.mac === b.mac;
+  return a.name === b.name && a.ifname === b.ifname && a.netns === b.netns && a.mac === b.mac && a.tenant === b.tenant;
 }
 
 export function sameConnect(a: ConnectSpec | undefined, b: ConnectSpec | undefined): boolean {
