@@ -30,14 +30,14 @@ export async function startDaemon(config: HostConfig, log: Logger): Promise<Runn
     await registry.close();
     throw e;
   }
-  const api = buildApiServer({ controller, registry, secret: config.secret, log });
+  const api = buildApiServer({ controller, registry, secret: config.secret, log, ...(config.tls ? { tls: config.tls } : {}) });
   try {
     await api.listen(splitAddress(config.listen));
   } catch (e) {
     await controller.close();
     throw e;
   }
-  log.info({ event: 'listening', address: config.listen }, 'controller API listening');
+  log.info({ event: 'listening', address: config.listen, tls: config.tls ? 'mutual' : 'off' }, 'controller API listening');
   return {
     config,
     controller,

@@ -626,7 +626,7 @@ export class HostController {
   private async connectUdp(s: LiveSpike, to: ConnectSpec, cormHost: string): Promise<void> {
     const host = await this.records.registry.getHost(cormHost);
     if (!host) throw new ControllerError('not-found', `host ${cormHost} of Corm ${to.corm} is not in the registry`, { corm: to.corm });
-    const peer = this.peer(host.controller);
+    const peer = this.peer(host.controller, cormHost);
     let reply: OpenCormEndReply | undefined;
     let wireId = 0;
     for (let attempt = 0; !reply; attempt++) {
@@ -670,7 +670,7 @@ export class HostController {
       const host = await this.records.registry.getHost(peerHost);
       try {
         if (!host) throw new Error(`${peerHost} is not in the registry`);
-        await this.peer(host.controller).request('DELETE', `/v1/peer/wires/${wire.wireId}`);
+        await this.peer(host.controller, peerHost).request('DELETE', `/v1/peer/wires/${wire.wireId}`);
       } catch (err) {
         // Our end is gone either way; the peer's end sees our keepalives stop.
         this.note('warn', 'peer-disconnect-failed', { wire: wire.wireId, peer: peerHost, err: (err as Error).message }, 'peer did not close its end');
@@ -717,8 +717,8 @@ export class HostController {
     return { ip: this.underlay.ip, mtu: this.underlay.mtu, udpPort: this.config.underlay.udpPort };
   }
 
-  private peer(address: string): ApiClient {
-    return new ApiClient({ address, secret: this.config.secret, caller: this.config.host });
+  private peer(address: string, host: string): ApiClient {
+    return new ApiClient({ address, secret: this.config.secret, caller: this.config.host, ...(this.config.tls ? { tls: this.config.tls, peerName: host } : {}) });
   }
 
   private wireIdInUse(id: number): boolean {

@@ -2,10 +2,11 @@
  * host namespace, sharing an embedded registry directory, each on its own loopback port, all
  * signed with one secret. How a daemon is started is the caller's choice (built JS, sources). */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { ApiClient } from './api/api-client.js';
+import { issue } from './pki/pki.js';
 
 export interface LocalHost {
   name: string;
@@ -36,6 +37,9 @@ export interface LocalClusterSettings {
   parent?: string;
   /** The daemons' registry; default: an embedded one in the cluster's directory. */
   registry?: { type: 'etcd'; endpoints: string[]; cluster?: string };
+  /** Mutual TLS with certificates from this `banana pki` folder (a CA in it; host and `cli`
+   * certificates are issued as needed). Default: no TLS. */
+  pkiDir?: string;
 }
 
 /** A TCP port on loopback that nothing listens on right now. */
@@ -75,6 +79,9 @@ export class LocalCluster {
   async start(h: LocalHost): Promise<LocalDaemon> {
     const address = `127.0.0.1:${await freePort()}`;
     const configFile = join(this.dir, `${h.name}.json`);
+    const pki = this.s.pkiDir;
+    if (pki) for (const n of [h.name, 'cli']) if (!existsSync(join(pki, `${n}.crt`))) await issue(pki, n);
+    const tlsFiles = pki ? { ca: join(pki, 'ca.crt'), cert: join(pki, `${h.name}.crt`), key: join(pki, `${h.name}.key`) } : undefined;
     writeFileSync(configFile, JSON.stringify({
       host: h.name,
       labels: h.labels ?? {},
@@ -85,6 +92,7 @@ export class LocalCluster {
       registry: this.s.registry ?? { type: 'embedded', dir: join(this.dir, 'registry') },
       listen: address,
       secret: this.s.secret,
+      ...(tlsFiles ? { tls: tlsFiles } : {}),
     }, null, 2));
     const [cmd, ...args] = this.s.command;
     const child = spawn(cmd!, [...args, '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -93,7 +101,10 @@ export class LocalCluster {
     child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
     const d: LocalDaemon = {
       host: h.name, address, process: child, configFile, log: () => out,
-      api: new ApiClient({ address, secret: this.s.secret, caller: 'cli' }),
+      api: new ApiClient({
+        address, secret: this.s.secret, caller: 'cli',
+        ...(pki ? { peerName: h.name, tls: { ca: readFileSync(join(pki, 'ca.crt'), 'utf8'), cert: readFileSync(join(pki, 'cli.crt'), 'utf8'), key: readFileSync(join(pki, 'cli.key'), 'utf8') } } : {}),
+      }),
       openFds: () => readdirSync(`/proc/${child.pid}/fd`).length,
     };
     this.daemons.set(h.name, d);

@@ -14,7 +14,7 @@ export const SIGNATURE_HEADERS = {
 /** How far a request's clock may be from ours; also how long nonces are remembered. */
 export const SIGNATURE_WINDOW_MS = 30_000;
 
-export type AuthRefusal = 'unsigned' | 'bad-signature' | 'stale' | 'replayed' | 'malformed';
+export type AuthRefusal = 'unsigned' | 'bad-signature' | 'stale' | 'replayed' | 'malformed' | 'identity-mismatch';
 
 function mac(secret: string, host: string, method: string, path: string, time: string, nonce: string, body: string): string {
   const digest = createHash('sha256').update(body).digest('hex');

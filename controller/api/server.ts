@@ -1,6 +1,7 @@
 /** The controller's HTTP API (fastify). Every /v1 request must be signed with the cluster
  * secret; bodies, parameters and queries are validated with zod; errors answer with a status,
  * a code, a message and, for bad input, the field. /openapi.json and /healthz are open. */
+import type { TLSSocket } from 'node:tls';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { z } from 'zod';
@@ -24,6 +25,8 @@ export interface ApiServerSettings {
   registry: Registry;
   secret: string;
   log: Logger;
+  /** Mutual TLS: serve HTTPS and require a client certificate from `ca`. */
+  tls?: { ca: string; cert: string; key: string };
 }
 
 function fieldOf(path: readonly PropertyKey[]): string {
@@ -50,7 +53,10 @@ function parse<T extends z.ZodType>(schema: T | undefined, value: unknown, where
 }
 
 export function buildApiServer(s: ApiServerSettings): FastifyInstance {
-  const app = Fastify({ logger: false, bodyLimit: 64 * 1024, forceCloseConnections: true });
+  const common = { logger: false, bodyLimit: 64 * 1024, forceCloseConnections: true } as const;
+  const app = (
+    s.tls ? Fastify({ ...common, https: { ...s.tls, requestCert: true, rejectUnauthorized: true } }) : Fastify(common)
+  ) as unknown as FastifyInstance;
   const verifier = new RequestVerifier(s.secret);
   const refusals: Record<string, number> = {};
 
@@ -79,7 +85,12 @@ export function buildApiServer(s: ApiServerSettings): FastifyInstance {
 
   /** Checks the signature; on refusal answers 401 and returns undefined. */
   const authenticate = (req: FastifyRequest, reply: FastifyReply): string | undefined => {
-    const verdict = verifier.verify(req.method, req.url, req.headers, req.rawBody ?? '');
+    let verdict = verifier.verify(req.method, req.url, req.headers, req.rawBody ?? '');
+    if (verdict.ok && s.tls) {
+      // With mutual TLS the certificate says who is calling; the signature must agree.
+      const cn = (req.raw.socket as TLSSocket).getPeerCertificate?.()?.subject?.CN;
+      if (cn !== verdict.host) verdict = { ok: false, reason: 'identity-mismatch', detail: `signed as ${verdict.host} but the client certificate is ${String(cn)}'s` };
+    }
     if (verdict.ok) return verdict.host;
     refusals[verdict.reason] = (refusals[verdict.reason] ?? 0) + 1;
     s.log.warn({ event: 'request-refused', reason: verdict.reason, method: req.method, url: req.url, from: req.ip }, verdict.detail);

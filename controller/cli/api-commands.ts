@@ -36,7 +36,11 @@ class UsageError extends Error {}
 function client(v: { config?: string; api?: string; 'secret-file'?: string }): ApiClient {
   if (v.config) {
     const cfg = readHostConfig(v.config);
-    return new ApiClient({ address: v.api ?? cfg.listen, secret: cfg.secret, caller: 'cli' });
+    // With mutual TLS the CLI acts with the host's own certificate, so it signs as the host.
+    return new ApiClient({
+      address: v.api ?? cfg.listen, secret: cfg.secret, caller: cfg.tls ? cfg.host : 'cli',
+      ...(cfg.tls ? { tls: cfg.tls, peerName: cfg.host } : {}),
+    });
   }
   const address = v.api ?? process.env.BANANA_API;
   const secret = v['secret-file'] ? readFileSync(v['secret-file'], 'utf8').trim() : process.env.BANANA_SECRET;

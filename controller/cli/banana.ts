@@ -2,6 +2,7 @@
  * own module and is loaded only when used. */
 import { runBenchCommand } from '../../bench/cli.js';
 import { API_COMMANDS, API_USAGE, runApiCommand } from './api-commands.js';
+import { PKI_USAGE, runPkiCommand } from './pki-commands.js';
 import { PROFILE_USAGE, runProfileCommand } from './profile-commands.js';
 
 const USAGE = `usage: banana <command> [options]
@@ -14,6 +15,8 @@ commands:
                                run a benchmark scenario side by side with its baselines
 hardware profiles:
 ${PROFILE_USAGE}
+certificates (mutual TLS between controllers and for the CLI):
+${PKI_USAGE}
 controller (a host's bananad API):
 ${API_USAGE}
 `;
@@ -36,6 +39,8 @@ export async function main(argv: string[]): Promise<number> {
       return runBenchCommand(rest);
     case 'profile':
       return runProfileCommand(rest);
+    case 'pki':
+      return runPkiCommand(rest);
     case 'connect':
       return runApiCommand(['spike', 'connect', ...rest]);
     case 'disconnect':

@@ -82,12 +82,22 @@ export const hostConfigSchema = z.strictObject({
   policy: z.strictObject({ pin: wireType.optional(), forbid: z.array(wireType).optional() }).default({}),
   /** Folder of hardware profiles; default: the built-in hw-profiles/. */
   profileDir: z.string().optional(),
+  /** Mutual TLS for the controller API (files from `banana pki`): peers and the CLI must present
+   * a certificate from `ca`, and a caller is who its certificate says (CN). */
+  tls: z.strictObject({ ca: z.string().min(1), cert: z.string().min(1), key: z.string().min(1) }).optional(),
   /** Keepalive period of this host's wires when idle; a peer silent for 3 periods + 20 ms is
    * down (default 20 ms: a dead peer is reported within 100 ms). */
   keepaliveMs: z.number().int().min(10).max(60_000).default(20),
 });
 
-export type HostConfig = Omit<z.infer<typeof hostConfigSchema>, 'secret' | 'secretFile'> & { secret: string };
+/** PEM contents, read at load. */
+export interface TlsMaterial {
+  ca: string;
+  cert: string;
+  key: string;
+}
+
+export type HostConfig = Omit<z.infer<typeof hostConfigSchema>, 'secret' | 'secretFile' | 'tls'> & { secret: string; tls?: TlsMaterial };
 export type CormConfig = z.infer<typeof corm>;
 
 function fieldOf(path: readonly PropertyKey[]): string {
@@ -101,7 +111,7 @@ export function parseHostConfig(file: string, raw: unknown): HostConfig {
     const issue = r.error.issues[0]!;
     throw new ConfigError(file, fieldOf(issue.path), issue.message);
   }
-  const { secret, secretFile, ...rest } = r.data;
+  const { secret, secretFile, tls, ...rest } = r.data;
   if ((secret === undefined) === (secretFile === undefined)) throw new ConfigError(file, 'secret', 'give exactly one of secret and secretFile');
   let key = secret;
   if (secretFile !== undefined) {
@@ -117,7 +127,18 @@ export function parseHostConfig(file: string, raw: unknown): HostConfig {
     if (names.has(c.name)) throw new ConfigError(file, `corms[${i}].name`, `duplicate Corm name ${c.name}`);
     names.add(c.name);
   });
-  return { ...rest, secret: key as string };
+  let material: TlsMaterial | undefined;
+  if (tls) {
+    const read = (field: 'ca' | 'cert' | 'key'): string => {
+      try {
+        return readFileSync(tls[field], 'utf8');
+      } catch (e) {
+        throw new ConfigError(file, `tls.${field}`, `cannot read ${tls[field]}: ${(e as Error).message}`);
+      }
+    };
+    material = { ca: read('ca'), cert: read('cert'), key: read('key') };
+  }
+  return { ...rest, secret: key as string, ...(material ? { tls: material } : {}) };
 }
 
 export function readHostConfig(file: string): HostConfig {
