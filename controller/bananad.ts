@@ -4,6 +4,7 @@
 import { pino, type Logger } from 'pino';
 import { buildApiServer } from './api/server.js';
 import { ConfigError } from './config/config-error.js';
+import { DaemonLock, DaemonLockError } from './daemon-lock.js';
 import { readHostConfig, type HostConfig } from './config/host-config.js';
 import { HostController } from './host-controller.js';
 import { EmbeddedRegistry, EtcdRegistry } from './registry/index.js';
@@ -21,13 +22,16 @@ export interface RunningDaemon {
 
 /** Starts everything a host runs; `close()` undoes it (API, then engine, then lease). */
 export async function startDaemon(config: HostConfig, log: Logger): Promise<RunningDaemon> {
+  const driven = [config.underlay.ifname, ...config.corms.map((c) => c.ifname)].map((ifname) => ({ netns: config.netns, ifname }));
+  const lock = await DaemonLock.acquire(config.runDir, config.host, driven, log);
   const r = config.registry;
   const registry = r.type === 'etcd' ? await EtcdRegistry.open({ endpoints: r.endpoints, cluster: r.cluster }) : await EmbeddedRegistry.open({ dir: r.dir });
   let controller: HostController;
   try {
-    controller = await HostController.start(config, registry, log);
+    controller = await HostController.start(config, registry, log, (d) => lock.add(d));
   } catch (e) {
     await registry.close();
+    lock.release();
     throw e;
   }
   const api = buildApiServer({ controller, registry, secret: config.secret, log, ...(config.tls ? { tls: config.tls } : {}) });
@@ -35,8 +39,18 @@ export async function startDaemon(config: HostConfig, log: Logger): Promise<Runn
     await api.listen(splitAddress(config.listen));
   } catch (e) {
     await controller.close();
+    lock.release();
     throw e;
   }
+  try {
+    await controller.publish();
+  } catch (e) {
+    await api.close();
+    await controller.close();
+    lock.release();
+    throw e;
+  }
+  // Logged last: from here peers find this host and it answers them.
   log.info({ event: 'listening', address: config.listen, tls: config.tls ? 'mutual' : 'off' }, 'controller API listening');
   return {
     config,
@@ -44,6 +58,7 @@ export async function startDaemon(config: HostConfig, log: Logger): Promise<Runn
     async close() {
       await api.close();
       await controller.close();
+      lock.release();
     },
   };
 }
@@ -66,7 +81,16 @@ export async function main(argv: string[]): Promise<number> {
     throw e;
   }
   const log = pino({ base: { host: config.host }, level: process.env.BANANA_LOG_LEVEL ?? 'info' });
-  const daemon = await startDaemon(config, log);
+  let daemon: RunningDaemon;
+  try {
+    daemon = await startDaemon(config, log);
+  } catch (e) {
+    if (e instanceof DaemonLockError) {
+      process.stderr.write(`bananad: ${e.message}\n`);
+      return 2;
+    }
+    throw e;
+  }
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);

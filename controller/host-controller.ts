@@ -73,6 +73,8 @@ export interface OpenCormEndReply {
 const FIRST_SPIKE_DOMAIN = 1024;
 /** How often wire states are checked for changes (reading shared memory: cheap). */
 const WIRE_MONITOR_MS = 20;
+/** Spikes whose wire cannot be made right now are tried again this often. */
+const BLOCKED_RETRY_MS = 2000;
 
 export class HostController {
   private readonly corms = new Map<string, LiveCorm>();
@@ -92,6 +94,9 @@ export class HostController {
   private labels: Record<string, string>;
   private cormWatch: { close(): void } | undefined;
   private monitor: NodeJS.Timeout | undefined;
+  private retry: NodeJS.Timeout | undefined;
+  /** Told of every interface a Spike binds (the daemon's lock file lists it for a successor). */
+  private onBind: (d: { netns: string; ifname: string }) => void = () => undefined;
   /** Everything notable that happens here, for the API's event stream. */
   readonly events = new EventFeed();
   private policy: WirePolicy;
@@ -108,7 +113,7 @@ export class HostController {
     this.labels = { ...config.labels };
   }
 
-  static async start(config: HostConfig, registry: Registry, log: Logger): Promise<HostController> {
+  static async start(config: HostConfig, registry: Registry, log: Logger, onBind: (d: { netns: string; ifname: string }) => void = () => undefined): Promise<HostController> {
     // Everything that can be refused (profiles, unknown drivers, missing interfaces) is checked
     // before the engine touches an interface.
     const underlay = await describeUnderlay(config.netns, config.underlay.ifname);
@@ -134,13 +139,12 @@ export class HostController {
       log.info({ event: 'underlay-up', port: underlayPort.toString(), mode: underlayPort.mode, ip: underlay.ip, mtu: underlay.mtu }, 'underlay port up');
       const records = new HostRecords(registry, config, underlay.ip, log);
       const c = new HostController(config, engine, underlayPort, underlay, records, log);
+      c.onBind = onBind;
       c.rdma = rdmaProfiles(underlayDetected, profiles).map((r) => `${r.device} (${r.profile.rdma?.transport ?? 'rdma'})`)[0] ?? null;
       let domain = 1;
       for (const x of corms) c.addCorm(x.cfg, domain++, x.profile, x.plan, x.detected.mtu, x.source);
       await Promise.all([...c.corms.values()].map(async (corm) => Object.assign(corm, await describeLink(config.netns, corm.cfg.ifname))));
       engine.start();
-      await records.start([...c.corms.values()].map((corm) => c.cormRecord(corm)));
-      c.watchCorms();
       c.monitorWires(WIRE_MONITOR_MS);
       log.info({ event: 'started', host: config.host, workers: engine.workers, corms: [...c.corms.keys()] }, 'controller started');
       return c;
@@ -148,6 +152,17 @@ export class HostController {
       engine.close();
       throw err;
     }
+  }
+
+  /** Publishes the host and its Corms and starts following peers. Called once the API listens:
+   * a peer that sees our records may call us at once. */
+  async publish(): Promise<void> {
+    await this.records.start([...this.corms.values()].map((corm) => this.cormRecord(corm)));
+    this.watchCorms();
+    this.retry = setInterval(() => {
+      for (const name of this.blocked.keys()) void this.reevaluate(name).catch(() => undefined);
+    }, BLOCKED_RETRY_MS);
+    this.retry.unref();
   }
 
   private addCorm(cfg: CormConfig, domain: number, profile: HwProfile, plan: PortPlan, mtu: number, source: string): void {
@@ -188,6 +203,7 @@ export class HostController {
     this.closed = true;
     this.cormWatch?.close();
     if (this.monitor) clearInterval(this.monitor);
+    if (this.retry) clearInterval(this.retry);
     await this.records.close();
     this.engine.close();
     this.note('info', 'stopped', { host: this.config.host }, 'controller stopped');
@@ -284,10 +300,23 @@ export class HostController {
       }
       this.blocked.delete(name);
       const now = this.desired.spikes.get(name)?.connect;
-      if (now?.corm === to.corm && now.type === type) return;
-      this.desired.spikes.set(name, { spec: s.spec, connect: { corm: to.corm, type } });
-      await this.reconcile(`spike:${name}`);
-      this.note('info', 'rewired', { spike: name, corm: to.corm, from: now?.type ?? null, to: type }, `placement moved ${name} to a ${type} wire`);
+      // A wire whose peer went silent (its daemon died and came back) is rebuilt from scratch.
+      const dead = s.wire !== undefined && s.wire.state() === 'down';
+      if (now?.corm === to.corm && now.type === type && !dead) return;
+      try {
+        if (dead) {
+          this.desired.spikes.set(name, { spec: s.spec });
+          await this.reconcile(`spike:${name}`);
+        }
+        this.desired.spikes.set(name, { spec: s.spec, connect: { corm: to.corm, type } });
+        await this.reconcile(`spike:${name}`);
+      } catch (err) {
+        const reason = (err as Error).message.split('\n')[0]!;
+        if (this.blocked.get(name) !== reason) this.note('warn', 'rewire-failed', { spike: name, corm: to.corm, reason }, `cannot wire ${name} now; trying again`);
+        this.blocked.set(name, reason);
+        return;
+      }
+      this.note('info', 'rewired', { spike: name, corm: to.corm, from: now?.type ?? null, to: type, why: dead ? 'peer went silent' : !now ? 'unblocked' : 'placement' }, `${name} rewired over ${type}`);
     });
   }
 
@@ -547,6 +576,7 @@ export class HostController {
       throw new ControllerError(full ? 'conflict' : 'dataplane-failed', `cannot bind Spike ${spec.name} to ${spec.ifname}: ${(err as Error).message}`, { spike: spec.name });
     }
     this.spikes.set(spec.name, { spec, port, domain, mtu: link.mtu });
+    this.onBind({ netns, ifname: spec.ifname });
     await this.records.putEndpoint({ id: `${this.config.host}/${spec.name}`, kind: 'spike', host: this.config.host, mac: spec.mac, attributes: { ifname: spec.ifname } });
     this.note('info', 'spike-up', { spike: spec.name, port: port.toString(), mode: port.mode }, 'Spike up');
   }

@@ -32,6 +32,14 @@ export class HostRecords {
   async start(endpoints: EndpointRecord[]): Promise<void> {
     for (const e of endpoints) this.endpoints.set(e.id, e);
     await this.publishAll();
+    // Records a previous run of this host left (its lease not yet expired after a crash) name
+    // wires and Spikes that no longer exist here: remove them. Other hosts' records stay.
+    for (const stale of await this.registry.listEndpoints({ host: this.config.host })) {
+      if (!this.endpoints.has(stale.id)) {
+        await this.registry.delete(endpointKey(stale.id));
+        this.log.info({ event: 'stale-record-removed', endpoint: stale.id }, 'removed a record a previous run left');
+      }
+    }
     this.timer = setInterval(() => void this.keepAlive(), HOST_LEASE_TTL_MS / 4);
     this.timer.unref();
   }

@@ -56,6 +56,7 @@ export async function freePort(): Promise<number> {
 export class LocalCluster {
   readonly daemons = new Map<string, LocalDaemon>();
   readonly dir: string;
+  private readonly started = new Map<string, { address: string; configFile: string }>();
 
   constructor(private readonly s: LocalClusterSettings) {
     this.dir = mkdtempSync(join(s.parent ?? '/dev/shm', 'banana-cluster-'));
@@ -92,27 +93,42 @@ export class LocalCluster {
       registry: this.s.registry ?? { type: 'embedded', dir: join(this.dir, 'registry') },
       listen: address,
       secret: this.s.secret,
+      runDir: join(this.dir, 'run'),
       ...(tlsFiles ? { tls: tlsFiles } : {}),
     }, null, 2));
+    return this.spawn(h.name, address, configFile);
+  }
+
+  /** Starts a stopped (or killed) host's daemon again, with the same configuration. */
+  async restart(host: string): Promise<LocalDaemon> {
+    const prev = this.started.get(host);
+    if (!prev) throw new Error(`no daemon was started for ${host}`);
+    if (this.daemons.has(host)) throw new Error(`${host}'s daemon still runs`);
+    return this.spawn(host, prev.address, prev.configFile);
+  }
+
+  private async spawn(host: string, address: string, configFile: string): Promise<LocalDaemon> {
     const [cmd, ...args] = this.s.command;
     const child = spawn(cmd!, [...args, '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+    const pki = this.s.pkiDir;
     const d: LocalDaemon = {
-      host: h.name, address, process: child, configFile, log: () => out,
+      host, address, process: child, configFile, log: () => out,
       api: new ApiClient({
         address, secret: this.s.secret, caller: 'cli',
-        ...(pki ? { peerName: h.name, tls: { ca: readFileSync(join(pki, 'ca.crt'), 'utf8'), cert: readFileSync(join(pki, 'cli.crt'), 'utf8'), key: readFileSync(join(pki, 'cli.key'), 'utf8') } } : {}),
+        ...(pki ? { peerName: host, tls: { ca: readFileSync(join(pki, 'ca.crt'), 'utf8'), cert: readFileSync(join(pki, 'cli.crt'), 'utf8'), key: readFileSync(join(pki, 'cli.key'), 'utf8') } } : {}),
       }),
       openFds: () => readdirSync(`/proc/${child.pid}/fd`).length,
     };
-    this.daemons.set(h.name, d);
+    this.daemons.set(host, d);
+    this.started.set(host, { address, configFile });
     const deadline = Date.now() + 30_000;
     for (;;) {
-      if (child.exitCode !== null) throw new Error(`bananad ${h.name} exited with ${child.exitCode}:\n${out}`);
+      if (child.exitCode !== null) throw new Error(`bananad ${host} exited with ${child.exitCode}:\n${out}`);
       if (out.includes('"event":"listening"')) return d;
-      if (Date.now() > deadline) throw new Error(`bananad ${h.name} did not start within 30 s:\n${out}`);
+      if (Date.now() > deadline) throw new Error(`bananad ${host} did not start within 30 s:\n${out}`);
       await new Promise((r) => setTimeout(r, 50));
     }
   }

@@ -45,6 +45,32 @@ describe('bananad on a three-member etcd', () => {
     expect(eps.map((e) => e.id)).toEqual(['hostA/nic0', 'hostA/nic0/hostB.vm1', 'hostB/vm1']);
   }, 60_000);
 
+  it('sees hostA’s daemon die (SIGKILL) in bounded time, and rewires when it restarts', async () => {
+    const events: Record<string, unknown>[] = [];
+    const stream = new AbortController();
+    void b.api.events((ev) => events.push({ ...ev, at: performance.now() }), stream.signal);
+    try {
+      await waitFor('stream open', () => b.api.request('GET', '/v1/wires').then(() => true));
+      const t0 = performance.now();
+      cluster!.get('hostA').process.kill('SIGKILL');
+      await waitFor('wire down', () => events.some((e) => e.type === 'wire-state' && e.to === 'down'), 5000);
+      const downMs = (events.find((e) => e.type === 'wire-state' && e.to === 'down')!.at as number) - t0;
+      console.log(`hostB reported the wire down ${downMs.toFixed(0)} ms after hostA's daemon was killed`);
+      expect(downMs).toBeLessThan(250);
+      await cluster!.stopOne('hostA');
+      const a2 = await cluster!.restart('hostA');
+      // The restarted daemon cleared the XDP programs its dead predecessor left, then rebuilt its Corm.
+      expect(a2.log()).toContain('"event":"stale-xdp-removed"');
+      await waitFor('rewired by hostB', () => events.some((e) => e.type === 'rewired'), 15_000);
+      await waitFor('wire up again', async () => (await b.api.request<WireView[]>('GET', '/v1/wires'))[0]?.state === 'up', 10_000);
+      expect(await topo.vm1.ns.exec(['ping', '-c', '2', '-i', '0.2', topo.ext.ip])).toMatch(/2 received/);
+      const eps = await b.api.request<EndpointRecord[]>('GET', '/v1/endpoints?host=hostA');
+      expect(eps.map((e) => e.id)).toEqual(['hostA/nic0', 'hostA/nic0/hostB.vm1']);
+    } finally {
+      stream.abort();
+    }
+  }, 60_000);
+
   it('drops a stopped host from etcd at once (its lease is revoked)', async () => {
     expect(await cluster!.stopOne('hostA')).toBe(0);
     const hosts = await b.api.request<{ name: string }[]>('GET', '/v1/hosts');

@@ -80,6 +80,8 @@ export const hostConfigSchema = z.strictObject({
   secretFile: z.string().min(1).optional(),
   /** Wire types this host pins or forbids (both ends' policies apply to a wire). */
   policy: z.strictObject({ pin: wireType.optional(), forbid: z.array(wireType).optional() }).default({}),
+  /** Where the daemon's pid file lives (one daemon per host name). Default /run/banana. */
+  runDir: z.string().min(1).default('/run/banana'),
   /** Folder of hardware profiles; default: the built-in hw-profiles/. */
   profileDir: z.string().optional(),
   /** Mutual TLS for the controller API (files from `banana pki`): peers and the CLI must present
