@@ -154,15 +154,49 @@ export class HostController {
     }
   }
 
-  /** Publishes the host and its Corms and starts following peers. Called once the API listens:
-   * a peer that sees our records may call us at once. */
+  /** A Spike's record: what it is and what it asked for. Durable (no lease): the host's lease
+   * says whether the host lives; this record is the Spike's desired state, from which a
+   * restarted daemon rebuilds it. */
+  private async publishSpike(name: string): Promise<void> {
+    const s = this.spikes.get(name);
+    if (!s) return;
+    const want = this.requested.get(name);
+    const attributes: Record<string, string> = { ifname: s.spec.ifname };
+    if (s.spec.netns) attributes.netns = s.spec.netns;
+    if (s.spec.tenant) attributes.tenant = s.spec.tenant;
+    if (want) Object.assign(attributes, { wantCorm: want.corm, wantType: want.type });
+    if (s.wire) Object.assign(attributes, { corm: s.corm ?? '', wire: s.wire.type, wireId: String(s.wire.wireId) });
+    await this.records.putEndpoint({ id: `${this.config.host}/${name}`, kind: 'spike', host: this.config.host, mac: s.spec.mac, attributes }, { durable: true });
+  }
+
+  /** Publishes the host and its Corms, rebuilds the Spikes a previous run left in the registry,
+   * and starts following peers. Called once the API listens: peers may call us at once. */
   async publish(): Promise<void> {
+    const left = await this.records.registry.listEndpoints({ host: this.config.host, kind: 'spike' });
     await this.records.start([...this.corms.values()].map((corm) => this.cormRecord(corm)));
     this.watchCorms();
+    for (const rec of left) await this.restoreSpike(rec);
     this.retry = setInterval(() => {
       for (const name of this.blocked.keys()) void this.reevaluate(name).catch(() => undefined);
     }, BLOCKED_RETRY_MS);
     this.retry.unref();
+  }
+
+  private async restoreSpike(rec: EndpointRecord): Promise<void> {
+    const a = rec.attributes;
+    const name = rec.id.split('/')[1]!;
+    const spec: SpikeSpec = { name, ifname: a.ifname ?? '', netns: a.netns ?? '', mac: rec.mac, ...(a.tenant ? { tenant: a.tenant } : {}) };
+    try {
+      await this.createSpike(spec);
+      if (a.wantCorm) {
+        this.requested.set(name, { corm: a.wantCorm, type: (a.wantType ?? 'auto') as ConnectSpec['type'] });
+        await this.reevaluate(name);
+        await this.publishSpike(name);
+      }
+      this.note('info', 'spike-restored', { spike: name, corm: a.wantCorm ?? null }, `Spike ${name} rebuilt from the registry`);
+    } catch (e) {
+      this.note('warn', 'spike-restore-failed', { spike: name, reason: (e as Error).message }, `cannot rebuild Spike ${name}`);
+    }
   }
 
   private addCorm(cfg: CormConfig, domain: number, profile: HwProfile, plan: PortPlan, mtu: number, source: string): void {
@@ -240,6 +274,7 @@ export class HostController {
       await this.reconcile(`spike:${name}`);
       this.requested.set(name, to);
       this.blocked.delete(name);
+      await this.publishSpike(name);
       return this.wireViewOfSpike(this.spikes.get(name)!)!;
     });
   }
@@ -252,6 +287,7 @@ export class HostController {
       this.blocked.delete(name);
       this.desired.spikes.set(name, { spec: want.spec });
       await this.reconcile(`spike:${name}`);
+      await this.publishSpike(name);
     });
   }
 
@@ -356,6 +392,13 @@ export class HostController {
         throw new ControllerError('forbidden', `underlay ${req.underlay.ip} does not match ${caller}'s registry record (${rec.underlay})`, { caller });
       }
       this.authorize(this.corms.get(req.corm)!, caller, req.spike, req.tenant);
+      // A Spike has one wire: an older end for it (its host restarted and lost track) goes.
+      for (const [id, old] of this.desired.cormEnds) {
+        if (old.spike !== req.spike || id === req.wireId) continue;
+        this.desired.cormEnds.delete(id);
+        await this.reconcile(`wire:${id}`);
+        this.note('info', 'wire-replaced', { wire: id, by: req.wireId, spike: req.spike }, `wire ${id} replaced by ${req.wireId}`);
+      }
       if (this.wireIdInUse(req.wireId)) throw new ControllerError('conflict', `wire id ${req.wireId} is in use on ${this.config.host}`, { wireId: req.wireId });
       const spec: CormEndSpec = {
         wireId: req.wireId, corm: req.corm, spike: req.spike, spikeMac: req.spikeMac, peerHost: caller, peer: req.underlay,
@@ -577,7 +620,7 @@ export class HostController {
     }
     this.spikes.set(spec.name, { spec, port, domain, mtu: link.mtu });
     this.onBind({ netns, ifname: spec.ifname });
-    await this.records.putEndpoint({ id: `${this.config.host}/${spec.name}`, kind: 'spike', host: this.config.host, mac: spec.mac, attributes: { ifname: spec.ifname } });
+    await this.publishSpike(spec.name);
     this.note('info', 'spike-up', { spike: spec.name, port: port.toString(), mode: port.mode }, 'Spike up');
   }
 
@@ -637,10 +680,7 @@ export class HostController {
     const { type, cormHost } = await this.resolveTarget(to, s.mtu);
     if (type === 'local') this.connectLocal(s, to, this.corms.get(to.corm.split('/')[1]!)!);
     else await this.connectUdp(s, to, cormHost);
-    await this.records.putEndpoint({
-      id: `${this.config.host}/${s.spec.name}`, kind: 'spike', host: this.config.host, mac: s.spec.mac,
-      attributes: { ifname: s.spec.ifname, corm: to.corm, wire: type, wireId: String(s.wire!.wireId) },
-    });
+    await this.publishSpike(s.spec.name);
     this.note('info', 'wire-up', { wire: s.wire!.wireId, type, spike: s.spec.name, corm: to.corm }, `${type} wire to ${to.corm}`);
   }
 
@@ -695,7 +735,7 @@ export class HostController {
     delete s.connect;
     delete s.corm;
     delete s.peerHost;
-    await this.records.putEndpoint({ id: `${this.config.host}/${s.spec.name}`, kind: 'spike', host: this.config.host, mac: s.spec.mac, attributes: { ifname: s.spec.ifname } });
+    await this.publishSpike(s.spec.name);
     if (wire?.type === 'udp' && peerHost) {
       const host = await this.records.registry.getHost(peerHost);
       try {

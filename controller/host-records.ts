@@ -12,6 +12,7 @@ export class HostRecords {
   private lease: Lease | undefined;
   private timer: NodeJS.Timeout | undefined;
   private readonly endpoints = new Map<string, EndpointRecord>();
+  private readonly durable = new Set<string>();
   private labels: Record<string, string>;
 
   constructor(
@@ -44,13 +45,17 @@ export class HostRecords {
     this.timer.unref();
   }
 
-  async putEndpoint(rec: EndpointRecord): Promise<void> {
+  /** Durable records outlive the host's lease (a Spike's desired state); the others die with it. */
+  async putEndpoint(rec: EndpointRecord, o: { durable?: boolean } = {}): Promise<void> {
     this.endpoints.set(rec.id, rec);
-    await this.registry.putEndpoint(rec, this.lease);
+    if (o.durable) this.durable.add(rec.id);
+    else this.durable.delete(rec.id);
+    await this.registry.putEndpoint(rec, o.durable ? undefined : this.lease);
   }
 
   async deleteEndpoint(id: string): Promise<void> {
     this.endpoints.delete(id);
+    this.durable.delete(id);
     await this.registry.delete(endpointKey(id));
   }
 
@@ -66,7 +71,7 @@ export class HostRecords {
     this.lease = await this.registry.grantLease(HOST_LEASE_TTL_MS);
     const c = this.config;
     await this.registry.putHost({ name: c.host, labels: this.labels, controller: c.listen, underlay: this.underlayIp }, this.lease);
-    for (const e of this.endpoints.values()) await this.registry.putEndpoint(e, this.lease);
+    for (const e of this.endpoints.values()) await this.registry.putEndpoint(e, this.durable.has(e.id) ? undefined : this.lease);
   }
 
   private async keepAlive(): Promise<void> {

@@ -9,7 +9,7 @@ import { DaemonCluster, type Daemon } from './support/daemons.js';
 import { waitFor } from './support/engine.js';
 import { EtcdCluster } from './support/etcd-cluster.js';
 
-describe('bananad on a three-member etcd', () => {
+describe('three bananad on a three-member etcd', () => {
   const bed = useTestBed();
   let topo: ReferenceTopology;
   let etcd: EtcdCluster | undefined;
@@ -26,6 +26,7 @@ describe('bananad on a three-member etcd', () => {
     cluster = await DaemonCluster.start([
       { name: 'hostA', netns: topo.hostA.ns.name, underlay: topo.hostA.underlay.name, corms: [{ name: 'nic0', ifname: 'nic0' }] },
       { name: 'hostB', netns: topo.hostB.ns.name, underlay: topo.hostB.underlay.name },
+      { name: 'hostC', netns: topo.hostC.ns.name, underlay: topo.hostC.underlay.name },
     ], { type: 'etcd', endpoints: etcd.endpoints, cluster: 'lab' });
     b = cluster.get('hostB');
     expect((await b.api.request<EndpointRecord[]>('GET', '/v1/endpoints?kind=corm')).map((e) => e.id)).toEqual(['hostA/nic0']);
@@ -71,9 +72,23 @@ describe('bananad on a three-member etcd', () => {
     }
   }, 60_000);
 
+  it('rebuilds its Spike and wire from the registry when the Spike’s host is killed and restarted', async () => {
+    const a = cluster!.get('hostA');
+    cluster!.get('hostB').process.kill('SIGKILL');
+    await cluster!.stopOne('hostB');
+    b = await cluster!.restart('hostB');
+    expect(b.log()).toContain('"event":"spike-restored"');
+    await waitFor('wire up after the restart', async () => (await b.api.request<WireView[]>('GET', '/v1/wires'))[0]?.state === 'up', 15_000);
+    expect(await topo.vm1.ns.exec(['ping', '-c', '2', '-i', '0.2', topo.ext.ip])).toMatch(/2 received/);
+    // hostA replaced the old Corm end with the new one: one wire per Spike.
+    const ends = await a.api.request<WireView[]>('GET', '/v1/wires');
+    expect(ends.map((w) => w.id)).toEqual([(await b.api.request<WireView[]>('GET', '/v1/wires'))[0]!.id]);
+    expect((await b.api.request<{ requested: unknown }>('GET', '/v1/spikes/vm1')).requested).toEqual({ corm: 'hostA/nic0', type: 'auto' });
+  }, 60_000);
+
   it('drops a stopped host from etcd at once (its lease is revoked)', async () => {
     expect(await cluster!.stopOne('hostA')).toBe(0);
     const hosts = await b.api.request<{ name: string }[]>('GET', '/v1/hosts');
-    expect(hosts.map((h) => h.name)).toEqual(['hostB']);
+    expect(hosts.map((h) => h.name)).toEqual(['hostB', 'hostC']);
   });
 });

@@ -40,12 +40,15 @@ describe('etcd registry', () => {
     try {
       const reg = await EtcdRegistry.open({ endpoints: three.endpoints, cluster: 'trio' });
       const seen = record(reg, '');
-      const lease = await reg.grantLease(5000);
+      // Long enough to outlive a leader election under load.
+      const lease = await reg.grantLease(30_000);
       await reg.putHost(host('hostA'), lease);
       await waitFor('first event', () => seen.events.length === 1);
       three.kill(0);
       // The client fails over to a live member; the two survivors keep a quorum.
+      const t0 = Date.now();
       await reg.putEndpoint(endpoint('hostA/nic0/vf0'), lease);
+      console.log(`first write after the kill took ${Date.now() - t0} ms`);
       await lease.keepAlive();
       expect((await reg.listEndpoints()).map((e) => e.id)).toEqual(['hostA/nic0/vf0']);
       expect(await reg.delete('endpoints/hostA/nic0/vf0')).toBe(true);
