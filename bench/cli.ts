@@ -2,6 +2,7 @@
 import { join } from 'node:path';
 import { repoRoot } from '../dataplane/lib/paths.js';
 import type { BenchReport, BenchResult } from './contract.js';
+import { runCompare } from './compare.js';
 import { describeMachine } from './machine.js';
 import { resultsTable, writeReport } from './report.js';
 import { FULL, QUICK, runForward } from './scenarios/forward.js';
@@ -20,6 +21,7 @@ const SCENARIOS: Record<string, Runner> = {
 };
 
 export async function runBenchCommand(args: string[]): Promise<number> {
+  if (args[0] === 'compare') return runCompare(args.slice(1));
   const scenario = args.find((a) => !a.startsWith('--'));
   const quick = args.includes('--quick');
   const json = args.includes('--json');
@@ -29,7 +31,8 @@ export async function runBenchCommand(args: string[]): Promise<number> {
   if (!scenario || !SCENARIOS[scenario] || unknown.length > 0) {
     process.stderr.write(
       `banana bench: ${unknown.length ? `unknown option ${unknown[0]}` : `unknown scenario '${scenario ?? ''}'`}\n` +
-        `usage: banana bench {${Object.keys(SCENARIOS).join('|')}} [--quick] [--json] [--out DIR]\n`,
+        `usage: banana bench {${Object.keys(SCENARIOS).join('|')}} [--quick] [--json] [--out DIR]\n` +
+        `       banana bench compare A.json B.json [--threshold PCT]\n`,
     );
     return 2;
   }
