@@ -34,7 +34,10 @@ export async function startDaemon(config: HostConfig, log: Logger): Promise<Runn
     lock.release();
     throw e;
   }
-  const api = buildApiServer({ controller, registry, secret: config.secret, log, ...(config.tls ? { tls: config.tls } : {}) });
+  const api = buildApiServer({
+    controller, registry, secret: config.secret, log, host: config.host, listen: config.listen, operators: config.operators,
+    ...(config.tls ? { tls: config.tls } : {}),
+  });
   try {
     await api.listen(splitAddress(config.listen));
   } catch (e) {

@@ -95,6 +95,10 @@ export class HostController {
   private cormWatch: { close(): void } | undefined;
   private monitor: NodeJS.Timeout | undefined;
   private retry: NodeJS.Timeout | undefined;
+  private readonly retrying = new Set<string>();
+  /** Spikes from the registry not rebuilt yet (their interface is not back, say). */
+  private readonly unrestored = new Map<string, EndpointRecord>();
+  private readonly restoreFailures = new Map<string, string>();
   /** Told of every interface a Spike binds (the daemon's lock file lists it for a successor). */
   private onBind: (d: { netns: string; ifname: string }) => void = () => undefined;
   /** Everything notable that happens here, for the API's event stream. */
@@ -173,13 +177,26 @@ export class HostController {
    * and starts following peers. Called once the API listens: peers may call us at once. */
   async publish(): Promise<void> {
     const left = await this.records.registry.listEndpoints({ host: this.config.host, kind: 'spike' });
-    await this.records.start([...this.corms.values()].map((corm) => this.cormRecord(corm)));
+    // The Spikes' records are kept as they are until each is rebuilt: a Spike whose interface
+    // is not back yet keeps its desired state and is tried again.
+    await this.records.start([...this.corms.values()].map((corm) => this.cormRecord(corm)), left);
     this.watchCorms();
+    for (const rec of left) this.unrestored.set(rec.id.split('/')[1]!, rec);
     for (const rec of left) await this.restoreSpike(rec);
     this.retry = setInterval(() => {
-      for (const name of this.blocked.keys()) void this.reevaluate(name).catch(() => undefined);
+      for (const name of this.blocked.keys()) this.retryOnce(name, () => this.reevaluate(name));
+      for (const [name, rec] of this.unrestored) this.retryOnce(name, () => this.restoreSpike(rec));
     }, BLOCKED_RETRY_MS);
     this.retry.unref();
+  }
+
+  /** At most one retry per Spike in flight: slow peers must not pile attempts up. */
+  private retryOnce(name: string, attempt: () => Promise<void>): void {
+    if (this.retrying.has(name)) return;
+    this.retrying.add(name);
+    attempt()
+      .catch(() => undefined)
+      .finally(() => this.retrying.delete(name));
   }
 
   private async restoreSpike(rec: EndpointRecord): Promise<void> {
@@ -187,7 +204,8 @@ export class HostController {
     const name = rec.id.split('/')[1]!;
     const spec: SpikeSpec = { name, ifname: a.ifname ?? '', netns: a.netns ?? '', mac: rec.mac, ...(a.tenant ? { tenant: a.tenant } : {}) };
     try {
-      await this.createSpike(spec);
+      if (!this.spikes.has(name)) await this.createSpike(spec);
+      this.unrestored.delete(name);
       if (a.wantCorm) {
         this.requested.set(name, { corm: a.wantCorm, type: (a.wantType ?? 'auto') as ConnectSpec['type'] });
         await this.reevaluate(name);
@@ -195,7 +213,9 @@ export class HostController {
       }
       this.note('info', 'spike-restored', { spike: name, corm: a.wantCorm ?? null }, `Spike ${name} rebuilt from the registry`);
     } catch (e) {
-      this.note('warn', 'spike-restore-failed', { spike: name, reason: (e as Error).message }, `cannot rebuild Spike ${name}`);
+      const reason = (e as Error).message;
+      if (this.restoreFailures.get(name) !== reason) this.note('warn', 'spike-restore-failed', { spike: name, reason }, `cannot rebuild Spike ${name} yet; trying again`);
+      this.restoreFailures.set(name, reason);
     }
   }
 
@@ -392,6 +412,10 @@ export class HostController {
         throw new ControllerError('forbidden', `underlay ${req.underlay.ip} does not match ${caller}'s registry record (${rec.underlay})`, { caller });
       }
       this.authorize(this.corms.get(req.corm)!, caller, req.spike, req.tenant);
+      // Our own wire policy is checked here too: a peer may hold a stale copy, or ignore it.
+      if (this.policy.forbid?.includes('udp') || (this.policy.pin !== undefined && this.policy.pin !== 'udp')) {
+        throw new ControllerError('forbidden', `udp: ${this.policy.pin ? `${this.config.host}'s policy pins ${this.policy.pin}` : `forbidden by ${this.config.host}'s policy`}`, { caller });
+      }
       // A Spike has one wire: an older end for it (its host restarted and lost track) goes.
       for (const [id, old] of this.desired.cormEnds) {
         if (old.spike !== req.spike || id === req.wireId) continue;

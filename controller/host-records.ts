@@ -30,8 +30,14 @@ export class HostRecords {
     await this.registry.putHost({ name: c.host, labels: this.labels, controller: c.listen, underlay: this.underlayIp }, this.lease);
   }
 
-  async start(endpoints: EndpointRecord[]): Promise<void> {
+  /** Publishes the host and its endpoints; `durable` records a previous run left are kept as
+   * they are (the controller rebuilds their objects and then rewrites them). */
+  async start(endpoints: EndpointRecord[], durable: EndpointRecord[] = []): Promise<void> {
     for (const e of endpoints) this.endpoints.set(e.id, e);
+    for (const e of durable) {
+      this.endpoints.set(e.id, e);
+      this.durable.add(e.id);
+    }
     await this.publishAll();
     // Records a previous run of this host left (its lease not yet expired after a crash) name
     // wires and Spikes that no longer exist here: remove them. Other hosts' records stay.

@@ -58,8 +58,13 @@ describe('controllers over mutual TLS', () => {
     const impostor = new ApiClient({ address: a.address, secret: TEST_SECRET, caller: 'hostB', peerName: 'hostA', tls: material(pki, 'hostC') });
     const r = await impostor.request('GET', '/v1/wires').catch((e: ApiError) => e);
     expect(r).toMatchObject({ status: 401, body: { reason: 'identity-mismatch', message: "signed as hostB but the client certificate is hostC's" } });
+    // hostB, as itself, is a peer: it may open wire ends on hostA, not manage hostA.
+    const peer = new ApiClient({ address: a.address, secret: TEST_SECRET, caller: 'hostB', peerName: 'hostA', tls: material(pki, 'hostB') });
+    const manage = await peer.request('POST', '/v1/spikes', { name: 'x', ifname: 'nic0', mac: '02:00:00:00:00:09' }).catch((e: ApiError) => e);
+    expect(manage).toMatchObject({ status: 403, body: { message: 'hostB may not manage hostA: operator routes admit cli, hostA' } });
     const host = await a.api.request<HostView & { authRefusals: Record<string, number> }>('GET', '/v1/host');
     expect(host.authRefusals['identity-mismatch']).toBe(1);
+    expect(host.authRefusals.forbidden).toBe(1);
   });
 
   it('refuses a server that is not the host the client meant', async () => {

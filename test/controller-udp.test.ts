@@ -158,11 +158,14 @@ describe('controllers wiring vm1 (hostB) to hostA/nic0 over udp', () => {
     await expect(wrong.request('GET', '/v1/wires')).rejects.toMatchObject({ status: 401, body: { reason: 'bad-signature' } });
     // Replay: send the exact same signed request twice.
     const { signRequest } = await import('../controller/api/request-signing.js');
-    const headers = signRequest(TEST_SECRET, 'hostB', 'DELETE', `/v1/peer/wires/${wire.id}`, '');
+    const headers = signRequest(TEST_SECRET, 'hostB', a.address, 'DELETE', `/v1/peer/wires/${wire.id}`, '');
     expect((await fetch(`http://${a.address}/v1/peer/wires/999`, { method: 'DELETE', headers })).status).toBe(401); // path is signed too
-    const stale = signRequest(TEST_SECRET, 'hostB', 'GET', '/v1/wires', '', Date.now() - 120_000);
+    const stale = signRequest(TEST_SECRET, 'hostB', a.address, 'GET', '/v1/wires', '', Date.now() - 120_000);
     expect(await (await fetch(`http://${a.address}/v1/wires`, { headers: stale })).json()).toMatchObject({ reason: 'stale' });
-    const once = signRequest(TEST_SECRET, 'cli', 'GET', '/v1/wires', '');
+    const once = signRequest(TEST_SECRET, 'cli', a.address, 'GET', '/v1/wires', '');
+    // The same request meant for hostB does not count at hostA.
+    const elsewhere = signRequest(TEST_SECRET, 'cli', b.address, 'GET', '/v1/wires', '');
+    expect(await (await fetch(`http://${a.address}/v1/wires`, { headers: elsewhere })).json()).toMatchObject({ reason: 'bad-signature' });
     expect((await fetch(`http://${a.address}/v1/wires`, { headers: once })).status).toBe(200);
     expect(await (await fetch(`http://${a.address}/v1/wires`, { headers: once })).json()).toMatchObject({ reason: 'replayed' });
     // hostC may not tear down hostB's wire, nor open one for hostB's Spike.
@@ -172,7 +175,7 @@ describe('controllers wiring vm1 (hostB) to hostA/nic0 over udp', () => {
       wireId: 77, corm: 'nic0', spike: 'hostB/vm1', spikeMac: topo.vm1.mac, underlay: { ip: topo.hostC.underlayIp, mtu: 3000, udpPort: WIRE_PORT },
     })).rejects.toMatchObject({ status: 403 });
     const host = await a.api.request<HostView & { authRefusals: Record<string, number> }>('GET', '/v1/host');
-    expect(host.authRefusals).toMatchObject({ unsigned: 1, 'bad-signature': 2, stale: 1, replayed: 1 });
+    expect(host.authRefusals).toMatchObject({ unsigned: 1, 'bad-signature': 3, stale: 1, replayed: 1 });
     expect(a.log()).toContain('"event":"request-refused"');
     expect((await wires(a))[0]).toMatchObject({ id: wire.id, state: 'up' });
   });

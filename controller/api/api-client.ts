@@ -58,7 +58,7 @@ export class ApiClient {
   async events(onEvent: (ev: Record<string, unknown>) => void, signal?: AbortSignal): Promise<void> {
     const path = '/v1/events';
     const res = await fetch(`${this.scheme}://${this.s.address}${path}`, {
-      headers: signRequest(this.s.secret, this.s.caller, 'GET', path, ''), ...(signal ? { signal } : {}), ...(this.dispatcher ? { dispatcher: this.dispatcher } : {}),
+      headers: signRequest(this.s.secret, this.s.caller, this.s.address, 'GET', path, ''), ...(signal ? { signal } : {}), ...(this.dispatcher ? { dispatcher: this.dispatcher } : {}),
     });
     if (!res.ok || !res.body) throw new ApiError(res.status, 'http-error', `GET ${path}: ${res.status} ${await res.text()}`, undefined, path);
     const decoder = new TextDecoder();
@@ -81,7 +81,7 @@ export class ApiClient {
 
   async request<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<T> {
     const text = body === undefined ? '' : JSON.stringify(body);
-    const headers: Record<string, string> = signRequest(this.s.secret, this.s.caller, method, path, text);
+    const headers: Record<string, string> = signRequest(this.s.secret, this.s.caller, this.s.address, method, path, text);
     if (body !== undefined) headers['content-type'] = 'application/json';
     const url = `${this.scheme}://${this.s.address}${path}`;
     let res: Response;

@@ -27,6 +27,11 @@ export interface ApiServerSettings {
   log: Logger;
   /** Mutual TLS: serve HTTPS and require a client certificate from `ca`. */
   tls?: { ca: string; cert: string; key: string };
+  /** This host's name and API address (the target every signature must name). */
+  host: string;
+  listen: string;
+  /** Callers allowed on operator routes besides this host itself. Default ['cli']. */
+  operators?: readonly string[];
 }
 
 function fieldOf(path: readonly PropertyKey[]): string {
@@ -57,7 +62,19 @@ export function buildApiServer(s: ApiServerSettings): FastifyInstance {
   const app = (
     s.tls ? Fastify({ ...common, https: { ...s.tls, requestCert: true, rejectUnauthorized: true } }) : Fastify(common)
   ) as unknown as FastifyInstance;
-  const verifier = new RequestVerifier(s.secret);
+  const verifier = new RequestVerifier(s.secret, s.listen);
+  const operators = new Set([...(s.operators ?? ['cli']), s.host]);
+  /** Operators manage this host; peers (other hosts) only open and close wire ends on it. */
+  const mayCall = (r: Pick<Route, 'peer'>, caller: string): string | undefined =>
+    r.peer
+      ? operators.has(caller) ? `${caller} is an operator, not a peer host: peer routes are for other hosts' controllers` : undefined
+      : operators.has(caller) ? undefined : `${caller} may not manage ${s.host}: operator routes admit ${[...operators].join(', ')}`;
+  const forbid = (req: FastifyRequest, reply: FastifyReply, caller: string, why: string): FastifyReply => {
+    refusals.forbidden = (refusals.forbidden ?? 0) + 1;
+    s.log.warn({ event: 'request-refused', reason: 'forbidden', method: req.method, url: req.url, caller }, why);
+    s.controller.events.publish('request-refused', { reason: 'forbidden', method: req.method, url: req.url, caller, message: why });
+    return reply.code(403).send({ error: 'forbidden', message: why });
+  };
   const refusals: Record<string, number> = {};
 
   // Keep the raw text: the signature covers the exact bytes that were sent.
@@ -101,7 +118,10 @@ export function buildApiServer(s: ApiServerSettings): FastifyInstance {
 
   // Server-sent events: one JSON event per message, history after ?after=SEQ first.
   app.get('/v1/events', (req, reply) => {
-    if (authenticate(req, reply) === undefined) return reply;
+    const caller = authenticate(req, reply);
+    if (caller === undefined) return reply;
+    const why = mayCall({}, caller);
+    if (why) return forbid(req, reply, caller, why);
     const after = Number((req.query as { after?: string }).after ?? NaN);
     reply.hijack();
     reply.raw.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
@@ -114,6 +134,8 @@ export function buildApiServer(s: ApiServerSettings): FastifyInstance {
   const handle = (r: Route) => async (req: FastifyRequest, reply: FastifyReply) => {
     const caller = authenticate(req, reply);
     if (caller === undefined) return reply;
+    const why = mayCall(r, caller);
+    if (why) return forbid(req, reply, caller, why);
     const verdict = { host: caller };
     const params = parse(r.params, req.params, 'params');
     const query = parse(r.query, req.query, 'query');

@@ -84,6 +84,10 @@ export const hostConfigSchema = z.strictObject({
   runDir: z.string().min(1).default('/run/banana'),
   /** Folder of hardware profiles; default: the built-in hw-profiles/. */
   profileDir: z.string().optional(),
+  /** Who may manage this host through its API (create Spikes, connect, set policy...): these
+   * caller names (certificate CNs with TLS) and the host itself. Other hosts only reach the
+   * peer routes. Default ['cli']. */
+  operators: z.array(name).default(['cli']),
   /** Mutual TLS for the controller API (files from `banana pki`): peers and the CLI must present
    * a certificate from `ca`, and a caller is who its certificate says (CN). */
   tls: z.strictObject({ ca: z.string().min(1), cert: z.string().min(1), key: z.string().min(1) }).optional(),

@@ -25,6 +25,7 @@ export interface EtcdRegistrySettings {
 
 const DELETED = '_meta/deleted/';
 const KEEPALIVE_ATTEMPTS = 4;
+const MARKER_TTL_S = 60;
 const REVOKING = '_meta/revoking/';
 
 function ioError(op: string, e: unknown): RegistryError {
@@ -96,18 +97,32 @@ class EtcdWatch implements Watch {
       for (const ev of res.events) {
         const key = ev.kv.key.toString().slice(this.root.length);
         if (ev.type === 'Put' && key.startsWith(DELETED)) deleted.add(`${ev.kv.mod_revision}:${key.slice(DELETED.length)}`);
-        if (ev.type === 'Put' && key.startsWith(REVOKING)) this.revoking.add(key.slice(REVOKING.length));
+        if (ev.type === 'Put' && key.startsWith(REVOKING)) {
+          this.revoking.add(key.slice(REVOKING.length));
+          // Revokes are announced right before they happen: a short memory is enough.
+          if (this.revoking.size > 1024) this.revoking.delete(this.revoking.values().next().value as string);
+        }
       }
       for (const ev of res.events) {
         const key = ev.kv.key.toString().slice(this.root.length);
         if (!key.startsWith(HOSTS_PREFIX) && !key.startsWith(ENDPOINTS_PREFIX)) continue;
         const revision = Number(ev.kv.mod_revision);
         let out: WatchEvent;
+        // One bad value (a newer writer's extra field, a hand edit) is reported and skipped:
+        // it must not take the watch, or the daemon, down with it.
+        let rec: RecordRef | undefined;
+        let prev: RecordRef | undefined;
+        try {
+          rec = ev.type === 'Put' ? parseRecord(key, ev.kv.value) : undefined;
+          prev = ev.type !== 'Put' && ev.prev_kv?.value?.length ? parseRecord(key, ev.prev_kv.value) : undefined;
+        } catch (e) {
+          this.report(e as Error);
+          continue;
+        }
         if (ev.type === 'Put') {
           const lease = ev.kv.lease !== '0' ? ev.kv.lease : undefined;
-          out = { type: 'put', key, revision, ...(lease ? { lease } : {}), ...parseRecord(key, ev.kv.value) } as WatchEvent;
+          out = { type: 'put', key, revision, ...(lease ? { lease } : {}), ...rec } as WatchEvent;
         } else {
-          const prev = ev.prev_kv?.value?.length ? parseRecord(key, ev.prev_kv.value) : undefined;
           const prevLease = ev.prev_kv && ev.prev_kv.lease !== '0' ? ev.prev_kv.lease : undefined;
           const cause: DeleteCause = deleted.has(`${revision}:${key}`) || !prevLease ? 'delete' : this.revoking.has(prevLease) ? 'lease-revoked' : 'lease-expired';
           out = { type: 'delete', key, revision, cause, ...(prev ? { prev } : {}) };
@@ -159,6 +174,7 @@ export class EtcdRegistry implements Registry {
    * after it, so it sees every change committed after watch() returned (and maybe a few before,
    * never fewer), although etcd establishes the watch asynchronously. */
   private lastRevision = 0;
+  private marker: { id: string; at: number } | undefined;
 
   private seen(revision: string | number): number {
     const r = Number(revision);
@@ -223,7 +239,7 @@ export class EtcdRegistry implements Registry {
       const k = this.root + key;
       const res = await this.client
         .if(k, 'Create', '>', 0)
-        .then(this.client.put(this.root + DELETED + key).value(''), this.client.delete().key(k))
+        .then(this.client.put(this.root + DELETED + key).value('').lease(await this.markerLease()), this.client.delete().key(k))
         .commit();
       this.seen(res.header.revision);
       return res.succeeded;
@@ -265,7 +281,17 @@ export class EtcdRegistry implements Registry {
     } catch (e) {
       throw ioError(`list ${prefix}`, e);
     }
-    return kvs.map((kv) => parseRecord(kv.key.toString().slice(this.root.length), kv.value));
+    const out: RecordRef[] = [];
+    for (const kv of kvs) {
+      const key = kv.key.toString().slice(this.root.length);
+      try {
+        out.push(parseRecord(key, kv.value));
+      } catch (e) {
+        // A bad record is skipped, not fatal: the rest of the cluster stays readable.
+        process.emitWarning(`registry: skipping ${key}: ${(e as Error).message}`);
+      }
+    }
+    return out;
   }
 
   async listHosts(): Promise<HostRecord[]> {
@@ -293,12 +319,22 @@ export class EtcdRegistry implements Registry {
     }
   }
 
+  /** Markers only need to outlive the watch responses that carry them: they share a lease of
+   * a minute, granted anew every half minute, so they vanish on their own. */
+  private async markerLease(): Promise<string> {
+    const now = Date.now();
+    if (!this.marker || now - this.marker.at > MARKER_TTL_S * 500) {
+      const id = await this.client.lease(MARKER_TTL_S, { autoKeepAlive: false }).grant();
+      this.marker = { id, at: now };
+    }
+    return this.marker.id;
+  }
+
   /** @internal EtcdLease.revoke: announce, then revoke, so watchers name the cause. Idempotent. */
   async revokeLease(lease: EtcdLease): Promise<void> {
     this.live('revoke');
     try {
-      const marker = this.client.lease(60, { autoKeepAlive: false });
-      await this.client.put(this.root + REVOKING + lease.id).value('').lease(await marker.grant()).exec();
+      await this.client.put(this.root + REVOKING + lease.id).value('').lease(await this.markerLease()).exec();
       await lease.handle.revoke();
     } catch (e) {
       const err = ioError('revoke', e);

@@ -327,6 +327,8 @@ export class Engine extends EventEmitter<EngineEvents> implements PortOwner, Wir
     try {
       native.setDomain(target.id, domain);
     } catch (e) {
+      // A publish that timed out may have reached some workers: the engine keeps the new domain.
+      if ((e as { code?: string }).code === 'ETIMEDOUT') target.currentDomain = domain;
       throw portErrorFrom(e, target instanceof Port ? { ifname: target.ifname, netns: target.netns } : {});
     }
     target.currentDomain = domain;

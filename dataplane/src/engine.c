@@ -637,15 +637,13 @@ int bn_engine__set_domain(struct bn_engine *eng, uint32_t port_id, uint32_t doma
 	if (p->cfg.underlay_udp_port)
 		return bn_fail(e, EINVAL, "set_domain", "%s is an underlay port: it carries wires, not frames of a domain",
 			       p->cfg.ifname);
-	uint16_t was = p->cfg.domain;
 	p->cfg.domain = (uint16_t)domain;
+	/* A failed publish may have reached some workers: keep the new domain (as add_port keeps
+	 * its port) so the configuration never disagrees with a table a worker uses. */
 	int rc = publish(eng, e);
-	if (rc < 0) {
-		p->cfg.domain = was;
-		return rc;
-	}
-	/* What the port learned belongs to its old segment. */
 	bn_fdb__flush(&eng->fdb, port_id & 0xff);
+	if (rc < 0)
+		return rc;
 	return 0;
 }
 

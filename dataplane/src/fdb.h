@@ -44,7 +44,8 @@ uint32_t bn_fdb__dump(const struct bn_fdb *f, uint64_t now, struct bn_fdb_entry 
  * its wire). The same MAC may live in two domains, so the domain is part of the key. */
 #define BN_MAX_DOMAIN 32767
 
-/* mac in bits 0-47, an in-use bit 48, the domain in 49-63 (never BN_FDB_BUSY: 63 is clear). */
+/* mac in bits 0-47, an in-use bit 48, the domain in 49-63. Never 0 nor BN_FDB_BUSY (bit 63
+ * alone): bit 48 is always set. */
 static inline uint64_t bn_fdb_key(const uint8_t *m, uint16_t domain)
 {
 	return ((uint64_t)m[0] << 40 | (uint64_t)m[1] << 32 | (uint64_t)m[2] << 24 | (uint64_t)m[3] << 16 |

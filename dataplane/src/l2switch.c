@@ -97,8 +97,10 @@ static inline void switch_one(struct bn_worker *w, const struct bn_wtable *t, ui
 			bn_count(w->counters, BN_WC_fdb_full, 1);
 	}
 	uint32_t to;
+	/* The egress must still be in the frame's domain: a port that moved (setDomain) may have
+	 * left an entry behind that a concurrent learner wrote after the flush. */
 	if (!(dst[0] & 1) && bn_fdb__lookup(&w->engine->fdb, bn_fdb_key(dst, domain), w->now_ns, &to) &&
-	    t->egress[slot_of(to)].port_id == to) {
+	    t->egress[slot_of(to)].port_id == to && t->egress[slot_of(to)].domain == domain) {
 		if (bn_unlikely(to == in_port)) {
 			tally->hairpin++;
 			bn_pool__free(&w->pool, p->addr);
