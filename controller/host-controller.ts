@@ -528,11 +528,22 @@ export class HostController {
   /** Wire ends change state on their own (keepalives): watch them and report every change. */
   private monitorWires(periodMs: number): void {
     const last = new Map<number, string>();
+    const downSince = new Map<number, number>();
     this.monitor = setInterval(() => {
       const seen = new Set<number>();
       for (const w of this.wireEnds()) {
         seen.add(w.end.wireId);
         const state = w.end.state();
+        // A Corm end whose Spike side has been silent for long is reaped: its host is gone or
+        // lost track of it (a Spike host that comes back opens a fresh wire).
+        if (w.side === 'corm' && state === 'down') {
+          const since = downSince.get(w.end.wireId) ?? Date.now();
+          downSince.set(w.end.wireId, since);
+          if (Date.now() - since > this.config.cormEndReapMs) {
+            downSince.delete(w.end.wireId);
+            void this.reapCormEnd(w.end.wireId);
+          }
+        } else downSince.delete(w.end.wireId);
         // Every wire starts out connecting: a first look that finds it up is a change too.
         const was = last.get(w.end.wireId) ?? 'connecting';
         if (was !== state) {
@@ -541,8 +552,19 @@ export class HostController {
         last.set(w.end.wireId, state);
       }
       for (const id of last.keys()) if (!seen.has(id)) last.delete(id);
+      for (const id of downSince.keys()) if (!seen.has(id)) downSince.delete(id);
     }, periodMs);
     this.monitor.unref();
+  }
+
+  private async reapCormEnd(wireId: number): Promise<void> {
+    await this.serial.run(`wire:${wireId}`, async () => {
+      const spec = this.desired.cormEnds.get(wireId);
+      if (!spec) return;
+      this.desired.cormEnds.delete(wireId);
+      await this.reconcile(`wire:${wireId}`);
+      this.note('warn', 'wire-reaped', { wire: wireId, spike: spec.spike, peer: spec.peerHost }, `wire ${wireId}: the Spike side has been silent for ${this.config.cormEndReapMs} ms; its Corm end is removed`);
+    }).catch((e: unknown) => this.log.error({ event: 'reap-failed', wire: wireId, err: (e as Error).message }, 'cannot remove a dead Corm end'));
   }
 
   private *wireEnds(): Generator<{ end: WireEnd; side: 'spike' | 'corm'; spike: string; corm: string }> {
@@ -737,6 +759,8 @@ export class HostController {
         if (err instanceof ApiError && err.status === 403) {
           throw new ControllerError('forbidden', `${cormHost} refused: ${(err.body as { message?: string } | undefined)?.message ?? err.message}`, { corm: to.corm, peer: cormHost });
         }
+        // The peer may have opened its end before the reply was lost (a timeout): close it.
+        if (!(err instanceof ApiError) || err.status === 0) void peer.request('DELETE', `/v1/peer/wires/${wireId}`).catch(() => undefined);
         throw new ControllerError('peer-failed', `${cormHost} refused to open the Corm end: ${(err as Error).message}`, { corm: to.corm, peer: cormHost });
       }
     }

@@ -13,6 +13,8 @@ export class HostRecords {
   private timer: NodeJS.Timeout | undefined;
   private readonly endpoints = new Map<string, EndpointRecord>();
   private readonly durable = new Set<string>();
+  private ticking = false;
+  private needsPublish = false;
   private labels: Record<string, string>;
 
   constructor(
@@ -81,11 +83,28 @@ export class HostRecords {
   }
 
   private async keepAlive(): Promise<void> {
+    // Ticks never overlap (a slow registry must not grant two leases), and a publish that
+    // failed half way is redone until it succeeds whole.
+    if (this.ticking) return;
+    this.ticking = true;
     try {
-      await this.lease?.keepAlive();
-    } catch (err) {
-      this.log.warn({ event: 'lease-lost', err: (err as Error).message }, 'registry lease lost; publishing again');
-      await this.publishAll().catch((e: unknown) => this.log.error({ event: 'registry-failed', err: (e as Error).message }, 'cannot publish to the registry'));
+      if (!this.needsPublish) {
+        try {
+          await this.lease?.keepAlive();
+          return;
+        } catch (err) {
+          this.log.warn({ event: 'lease-lost', err: (err as Error).message }, 'registry lease lost; publishing again');
+        }
+      }
+      try {
+        await this.publishAll();
+        this.needsPublish = false;
+      } catch (e) {
+        this.needsPublish = true;
+        this.log.error({ event: 'registry-failed', err: (e as Error).message }, 'cannot publish to the registry; trying again');
+      }
+    } finally {
+      this.ticking = false;
     }
   }
 }

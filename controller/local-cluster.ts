@@ -15,6 +15,8 @@ export interface LocalHost {
   corms?: { name: string; ifname: string; allow?: { hosts?: string[]; tenants?: string[] } }[];
   labels?: Record<string, string>;
   framesPerWorker?: number;
+  /** More host config fields, as they appear in the file. */
+  extra?: Record<string, unknown>;
 }
 
 export interface LocalDaemon {
@@ -95,6 +97,7 @@ export class LocalCluster {
       secret: this.s.secret,
       runDir: join(this.dir, 'run'),
       ...(tlsFiles ? { tls: tlsFiles } : {}),
+      ...(h.extra ?? {}),
     }, null, 2));
     return this.spawn(h.name, address, configFile);
   }

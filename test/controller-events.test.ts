@@ -15,15 +15,17 @@ describe('controller events', () => {
   let b: Daemon;
   const events: Record<string, unknown>[] = [];
   const stream = new AbortController();
+  const afterAllAbort: AbortController[] = [];
   afterAll(async () => {
     stream.abort();
+    for (const c of afterAllAbort) c.abort();
     await cluster?.stop();
   });
 
   it('streams wire-up and the wire’s state changes', async () => {
     topo = await referenceTopology(bed(), { underlayMtu: 3000, ipv6: false });
     cluster = await DaemonCluster.start([
-      { name: 'hostA', netns: topo.hostA.ns.name, underlay: topo.hostA.underlay.name, corms: [{ name: 'nic0', ifname: 'nic0' }] },
+      { name: 'hostA', netns: topo.hostA.ns.name, underlay: topo.hostA.underlay.name, corms: [{ name: 'nic0', ifname: 'nic0' }], extra: { cormEndReapMs: 2000 } },
       { name: 'hostB', netns: topo.hostB.ns.name, underlay: topo.hostB.underlay.name },
     ]);
     a = cluster.get('hostA');
@@ -37,6 +39,31 @@ describe('controller events', () => {
     const unsigned = await fetch(`http://${b.address}/v1/wires`);
     expect(unsigned.status).toBe(401);
     await waitFor('refusal event', () => events.some((e) => e.type === 'request-refused' && e.reason === 'unsigned'));
+  });
+
+  it('reaps the Corm end when the Spike host dies, and the restarted Spike host wires again', async () => {
+    const onA: Record<string, unknown>[] = [];
+    const streamA = new AbortController();
+    void a.api.events((ev) => onA.push(ev), streamA.signal);
+    try {
+      const old = (await a.api.request<WireView[]>('GET', '/v1/wires'))[0]!;
+      stream.abort();
+      b.process.kill('SIGKILL');
+      await waitFor('Corm end reaped', () => onA.some((e) => e.type === 'wire-reaped' && e.wire === old.id), 8000);
+      expect(await a.api.request<WireView[]>('GET', '/v1/wires')).toEqual([]);
+      await cluster!.stopOne('hostB');
+      b = await cluster!.restart('hostB');
+      await waitFor('rewired after the restart', async () => (await a.api.request<WireView[]>('GET', '/v1/wires'))[0]?.state === 'up', 15_000);
+      expect(b.log()).toContain('"event":"spike-restored"');
+      expect(await topo.vm1.ns.exec(['ping', '-c', '2', '-i', '0.2', topo.ext.ip])).toMatch(/2 received/);
+    } finally {
+      streamA.abort();
+    }
+    const again = new AbortController();
+    events.length = 0;
+    void b.api.events((ev) => events.push({ ...ev, at: performance.now() }), again.signal);
+    afterAllAbort.push(again);
+    await waitFor('stream open', () => b.api.request('GET', '/v1/wires').then(() => true));
   });
 
   it('reports the wire down in bounded time when the peer daemon is killed with SIGKILL', async () => {

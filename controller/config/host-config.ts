@@ -91,6 +91,8 @@ export const hostConfigSchema = z.strictObject({
   /** Mutual TLS for the controller API (files from `banana pki`): peers and the CLI must present
    * a certificate from `ca`, and a caller is who its certificate says (CN). */
   tls: z.strictObject({ ca: z.string().min(1), cert: z.string().min(1), key: z.string().min(1) }).optional(),
+  /** A Corm end whose Spike side stays silent this long is removed. Default 30000 ms. */
+  cormEndReapMs: z.number().int().min(1000).default(30_000),
   /** Keepalive period of this host's wires when idle; a peer silent for 3 periods + 20 ms is
    * down (default 20 ms: a dead peer is reported within 100 ms). */
   keepaliveMs: z.number().int().min(10).max(60_000).default(20),
