@@ -31,7 +31,9 @@ export function markdown(scenario: string, report: BenchReport): string {
   const descriptions = new Map<string, string>();
   for (const r of report.results) {
     const d = r.detail ?? {};
-    if (typeof d.dut === 'string') descriptions.set('banana-af_xdp', d.dut);
+    // The first result names the device under test; later ones (socket ping-pong) describe
+    // themselves in their baselines.
+    if (typeof d.dut === 'string' && !descriptions.has('banana')) descriptions.set('banana', d.dut);
     if (r.baseline && typeof d.baselineDescription === 'string') descriptions.set(r.baseline, d.baselineDescription);
   }
   lines.push('', 'Configurations:', '', ...[...descriptions].map(([k, v]) => `- **${k}**: ${v}`), '');
