@@ -29,6 +29,8 @@ struct bn_engine_config {
 struct bn_handoff_slot {
 	uint32_t port;
 	uint32_t len;
+	uint32_t domain;                /* of the egress when the frame was switched */
+	uint32_t pad;
 	uint8_t data[];
 };
 

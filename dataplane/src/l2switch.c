@@ -296,6 +296,7 @@ static void handoff_out(struct bn_worker *w, const struct bn_egress *eg, struct 
 		struct bn_handoff_slot *s = bn_spsc__slot(r, r->head + i);
 		s->port = eg->port_id;
 		s->len = b->pkts[i].len;
+		s->domain = eg->domain;
 		memcpy(s->data, bn_pool__data(&w->pool, b->pkts[i].addr), b->pkts[i].len);
 	}
 	if (k) {
@@ -375,7 +376,8 @@ uint32_t bn_l2__handoff_in(struct bn_worker *w, const struct bn_wtable *t)
 			uint32_t slot = slot_of(s->port);
 			uint64_t *row = bn_engine__port_row(&eng->cfg, slot, w->index);
 			uint64_t addr;
-			if (t->egress[slot].port_id != s->port || !t->egress[slot].local)
+			/* A port that changed domain while the frame crossed workers is, for the frame, gone. */
+			if (t->egress[slot].port_id != s->port || !t->egress[slot].local || t->egress[slot].domain != s->domain)
 				bn_count(row, BN_PC_drop_port_down, 1);
 			else if (!copy_frame(w, s->data, s->len, &addr))
 				bn_count(row, BN_PC_drop_no_frame, 1);
