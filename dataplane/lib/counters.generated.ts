@@ -29,6 +29,11 @@ export const PORT_COUNTER_NAMES = [
   'keepalive_tx', // wire: keepalives sent
   'keepalive_rx', // wire: keepalives received
   'peer_last_rx_ns', // wire: CLOCK_MONOTONIC time of the last frame from the peer (gauge)
+  'swap_markers_tx', // wire hot-swap: drain markers sent on the old path
+  'swap_markers_rx', // wire hot-swap: drain markers received on the old path
+  'swap_held', // wire hot-swap: new-path frames held until the old path drained
+  'drop_swap_hold_full', // dropped: wire hot-swap hold full before the old path drained
+  'swap_marker_timeouts', // wire hot-swap: holds delivered without all drain markers (timeout or path gone)
 ] as const;
 
 export const WORKER_COUNTER_NAMES = [

@@ -5,6 +5,8 @@ import {
   bpfObjectPath,
   loadNative,
   type NativeEngine,
+  type NativeUdpWireSettings,
+  type NativeWireInfo,
   type NativeEvent,
   type NativeFrameAudit,
   type NativeXdpMode,
@@ -80,10 +82,12 @@ function requireInt(name: string, v: number, min: number, max: number): number {
 }
 
 /** The dataplane of one host: poll-mode workers switching frames between ports. */
-export interface UdpWireSettings {
+/** One path of a `udp` wire through the underlay: what a wire is created with, and what a
+ * hot-swap prepares. */
+export interface UdpPathSettings {
   /** The id both ends agreed on (carried in every frame). */
   wireId: number;
-  /** The port on the underlay interface (added with `underlay: { udpPort }`). */
+  /** The port on the underlay interface (added with `underlay: { udpPort }`). A hot-swap keeps it. */
   underlay: Port;
   localMac: string;
   /** MAC of the next hop towards remoteIp on the underlay (the peer itself on one segment). */
@@ -94,6 +98,9 @@ export interface UdpWireSettings {
   remotePort?: number;
   /** The underlay interface's MTU. */
   underlayMtu: number;
+}
+
+export interface UdpWireSettings extends UdpPathSettings {
   /** Keepalive period when no data flows. Default 100 ms. */
   keepaliveMs?: number;
   /** The peer is reported down after this long without a frame. Default 3 keepalives + 20 ms. */
@@ -101,6 +108,8 @@ export interface UdpWireSettings {
   /** Switching domain of the wire's port (see PortSettings.domain). Default 0. */
   domain?: number;
 }
+
+const remoteOf = (s: UdpPathSettings): string => `${s.remoteIp}:${s.remotePort ?? DEFAULT_WIRE_UDP_PORT}`;
 
 export const MAX_DOMAIN = 32767;
 
@@ -217,36 +226,67 @@ export class Engine extends EventEmitter<EngineEvents> implements PortOwner, Wir
   /** Adds a `udp` wire: a switch port whose frames travel encapsulated over an underlay port. */
   addUdpWire(settings: UdpWireSettings): UdpWire {
     const native = this.live('addUdpWire');
+    const keepaliveMs = requireInt('keepaliveMs', settings.keepaliveMs ?? 100, 10, 60_000);
+    const domain = requireInt('domain', settings.domain ?? 0, 0, MAX_DOMAIN);
+    const path = this.nativePath(settings, keepaliveMs, domain);
+    let info;
+    try {
+      info = native.addUdpWire(path);
+    } catch (e) {
+      throw portErrorFrom(e, { ifname: settings.underlay.ifname, netns: settings.underlay.netns });
+    }
+    const deadAfterMs = settings.deadAfterMs ?? 3 * keepaliveMs + 20;
+    const wire = new UdpWire(this, info.id, path.wireId, info.maxInnerFrame, deadAfterMs, remoteOf(settings), { keepaliveMs, domain });
+    wire.currentDomain = domain;
+    this.wiresById.set(info.id, wire);
+    return wire;
+  }
+
+  private nativePath(settings: UdpPathSettings, keepaliveMs: number, domain: number): NativeUdpWireSettings {
     const { underlay } = settings;
     if (underlay.underlayUdpPort === undefined) {
       throw new SettingsError(`${underlay} is not an underlay port (add it with underlay: { udpPort })`, { ifname: underlay.ifname });
     }
-    const wireId = requireInt('wireId', settings.wireId, 1, 2 ** 32 - 1);
-    const keepaliveMs = requireInt('keepaliveMs', settings.keepaliveMs ?? 100, 10, 60_000);
-    const domain = requireInt('domain', settings.domain ?? 0, 0, MAX_DOMAIN);
-    let info;
+    return {
+      wireId: requireInt('wireId', settings.wireId, 1, 2 ** 32 - 1),
+      underlayPortId: underlay.id,
+      localMac: settings.localMac,
+      nextHopMac: settings.nextHopMac,
+      localIp: settings.localIp,
+      remoteIp: settings.remoteIp,
+      localPort: underlay.underlayUdpPort,
+      remotePort: requireInt('remotePort', settings.remotePort ?? DEFAULT_WIRE_UDP_PORT, 1, 65535),
+      underlayMtu: requireInt('underlayMtu', settings.underlayMtu, 68, 65535),
+      keepaliveMs,
+      domain,
+    };
+  }
+
+  /** @internal WireOwner; use wire.prepareSwap(). */
+  prepareWireSwap(wire: UdpWire, settings: UdpPathSettings): number {
+    const native = this.live('prepareWireSwap');
+    const path = this.nativePath(settings, wire.settings.keepaliveMs, wire.domain);
     try {
-      info = native.addUdpWire({
-        wireId,
-        underlayPortId: underlay.id,
-        localMac: settings.localMac,
-        nextHopMac: settings.nextHopMac,
-        localIp: settings.localIp,
-        remoteIp: settings.remoteIp,
-        localPort: underlay.underlayUdpPort,
-        remotePort: requireInt('remotePort', settings.remotePort ?? DEFAULT_WIRE_UDP_PORT, 1, 65535),
-        underlayMtu: requireInt('underlayMtu', settings.underlayMtu, 68, 65535),
-        keepaliveMs,
-        domain,
-      });
+      return native.prepareWireSwap(wire.id, path);
     } catch (e) {
-      throw portErrorFrom(e, { ifname: underlay.ifname, netns: underlay.netns });
+      throw portErrorFrom(e, { ifname: settings.underlay.ifname, netns: settings.underlay.netns });
     }
-    const deadAfterMs = settings.deadAfterMs ?? 3 * keepaliveMs + 20;
-    const wire = new UdpWire(this, info.id, wireId, info.maxInnerFrame, deadAfterMs, `${settings.remoteIp}:${settings.remotePort ?? DEFAULT_WIRE_UDP_PORT}`);
-    wire.currentDomain = domain;
-    this.wiresById.set(info.id, wire);
-    return wire;
+  }
+
+  /** @internal WireOwner */
+  wireSwapStep(wire: UdpWire, step: 'cutover' | 'finish'): void {
+    const native = this.live(step === 'cutover' ? 'cutoverWire' : 'finishWireSwap');
+    try {
+      if (step === 'cutover') native.cutoverWire(wire.id);
+      else native.finishWireSwap(wire.id);
+    } catch (e) {
+      throw portErrorFrom(e, {});
+    }
+  }
+
+  /** @internal WireOwner */
+  wireInfo(wire: UdpWire): NativeWireInfo {
+    return this.live('wireInfo').wireInfo(wire.id);
   }
 
   wires(): UdpWire[] {

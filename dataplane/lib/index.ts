@@ -1,8 +1,8 @@
 export { Engine } from './engine.js';
 export { DEFAULT_WIRE_UDP_PORT, MAX_DOMAIN } from './engine.js';
-export type { EngineSettings, IdlePolicy, QueueFailure, FrameAudit, FdbEntry, UdpWireSettings } from './engine.js';
+export type { EngineSettings, IdlePolicy, QueueFailure, FrameAudit, FdbEntry, UdpWireSettings, UdpPathSettings } from './engine.js';
 export { UdpWire } from './udp-wire.js';
-export type { WireState } from './udp-wire.js';
+export type { WireState, WireSwapInfo } from './udp-wire.js';
 export { Port } from './port.js';
 export type { PortSettings, BusyPollSettings, XdpMode, ZeroCopyPreference, QueueBinding } from './port.js';
 export type { NapiTuning } from './napi-tuning.js';

@@ -66,6 +66,8 @@ export interface NativeFrameAudit {
   tx: number;
   completion: number;
   returned: number;
+  /** Held by a wire hot-swap until the old path drained. */
+  held: number;
   missing: number;
   /** Of the missing: transmitted, completion not back yet (skbs the kernel still holds). */
   kernelTx: number;
@@ -90,10 +92,22 @@ export interface NativeEvent {
   message: string;
 }
 
+export interface NativeWireInfo {
+  phase: 'none' | 'prepared' | 'cut-over';
+  txPath: number;
+  rxPath: number;
+  held: number;
+  paths: { used: boolean; wireId: number; maxInnerFrame: number; lastRxNs: bigint }[];
+}
+
 export interface NativeEngine {
   addPort(settings: NativePortSettings): NativePortInfo;
   removePort(id: number): void;
   addUdpWire(settings: NativeUdpWireSettings): { id: number; maxInnerFrame: number };
+  prepareWireSwap(portId: number, settings: NativeUdpWireSettings): number;
+  cutoverWire(portId: number): void;
+  finishWireSwap(portId: number): void;
+  wireInfo(portId: number): NativeWireInfo;
   start(): void;
   stop(): void;
   close(): void;

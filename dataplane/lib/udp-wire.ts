@@ -1,11 +1,35 @@
 import type { PortCounters } from './counters.js';
+import type { UdpPathSettings } from './engine.js';
 import { ClosedError } from './errors.js';
+import type { NativeWireInfo } from './native.js';
 
 /** What the engine needs from its side to serve a UdpWire. */
 export interface WireOwner {
   readonly closed: boolean;
   wireCounters(wire: UdpWire): PortCounters;
   removeWire(wire: UdpWire): void;
+  prepareWireSwap(wire: UdpWire, settings: UdpPathSettings): number;
+  wireSwapStep(wire: UdpWire, step: 'cutover' | 'finish'): void;
+  wireInfo(wire: UdpWire): NativeWireInfo;
+}
+
+/** Where a hot-swap of the wire's path stands, on this end. */
+export interface WireSwapInfo {
+  /** none; prepared: the new path receives (data held) and sends keepalives; cut-over: frames
+   * leave on the new path, the old one drains. */
+  phase: NativeWireInfo['phase'];
+  /** The wire id frames leave with. */
+  txWireId: number;
+  /** The wire id frames are delivered from (the other path's frames are held). */
+  rxWireId: number;
+  /** The other path's wire id, during a swap. */
+  otherWireId: number | undefined;
+  /** Frames of the new path held until the old path's drain markers arrive. */
+  held: number;
+  /** The peer was heard on the other path since `since` (process.hrtime.bigint()). */
+  otherHeardSince(since: bigint): boolean;
+  /** This end delivers from the path it sends on, with nothing held: the peer's old path drained. */
+  settled: boolean;
 }
 
 export type WireState = 'connecting' | 'up' | 'down';
@@ -18,19 +42,87 @@ export class UdpWire {
   /** @internal kept by the engine; read it as `domain`. */
   currentDomain = 0;
 
+  private currentWireId: number;
+  private currentMaxInner: number;
+  private currentRemote: string;
+  private pending: { wireId: number; maxInnerFrame: number; remote: string } | undefined;
+
   constructor(
     private readonly owner: WireOwner,
     /** Engine-wide port id of the wire. */
     readonly id: number,
-    /** The id both ends agreed on, carried in every frame. */
-    readonly wireId: number,
-    /** Largest inner Ethernet frame (without FCS) the underlay carries: its MTU minus
-     * IPv4, UDP and Banana headers. Larger frames are dropped and counted (drop_mtu). */
-    readonly maxInnerFrame: number,
+    wireId: number,
+    maxInnerFrame: number,
     /** A peer silent for longer than this is reported down. */
     readonly deadAfterMs: number,
-    readonly remote: string,
-  ) {}
+    remote: string,
+    /** @internal what a swapped-in path keeps from the wire */
+    readonly settings: { keepaliveMs: number; domain: number },
+  ) {
+    this.currentWireId = wireId;
+    this.currentMaxInner = maxInnerFrame;
+    this.currentRemote = remote;
+  }
+
+  /** The id both ends agreed on, carried in every frame (a hot-swap's cutover changes it). */
+  get wireId(): number {
+    return this.currentWireId;
+  }
+
+  /** Largest inner Ethernet frame (without FCS) the underlay carries: its MTU minus IPv4, UDP
+   * and Banana headers. Larger frames are dropped and counted (drop_mtu). */
+  get maxInnerFrame(): number {
+    return this.currentMaxInner;
+  }
+
+  /** The peer's underlay address and port. */
+  get remote(): string {
+    return this.currentRemote;
+  }
+
+  /** Hot-swap, step 1 (both ends): adds a second path that receives (its data held until the
+   * old path drains) and sends keepalives, so each end can verify it before traffic moves. */
+  prepareSwap(path: UdpPathSettings): void {
+    if (this.closed) throw new ClosedError(`wire ${this.wireId} is closed (prepareSwap)`);
+    const maxInnerFrame = this.owner.prepareWireSwap(this, path);
+    this.pending = { wireId: path.wireId, maxInnerFrame, remote: `${path.remoteIp}:${path.remotePort ?? 7471}` };
+  }
+
+  /** Hot-swap, step 2: frames leave on the new path from now on; the old path gets drain
+   * markers behind its last frame. */
+  cutover(): void {
+    if (this.closed) throw new ClosedError(`wire ${this.wireId} is closed (cutover)`);
+    this.owner.wireSwapStep(this, 'cutover');
+    if (this.pending) {
+      this.currentWireId = this.pending.wireId;
+      this.currentMaxInner = this.pending.maxInnerFrame;
+      this.currentRemote = this.pending.remote;
+      this.pending = undefined;
+    }
+  }
+
+  /** Hot-swap, step 3: after cutover, drops the old path; before it, abandons the new one. */
+  finishSwap(): void {
+    if (this.closed) throw new ClosedError(`wire ${this.wireId} is closed (finishSwap)`);
+    this.owner.wireSwapStep(this, 'finish');
+    this.pending = undefined;
+  }
+
+  swapInfo(): WireSwapInfo {
+    if (this.closed) throw new ClosedError(`wire ${this.wireId} is closed (swapInfo)`);
+    const i = this.owner.wireInfo(this);
+    const other = i.paths[i.txPath ^ 1];
+    const otherRx = other?.lastRxNs ?? 0n;
+    return {
+      phase: i.phase,
+      txWireId: i.paths[i.txPath]?.wireId ?? 0,
+      rxWireId: i.paths[i.rxPath]?.wireId ?? 0,
+      otherWireId: other?.used ? other.wireId : undefined,
+      held: i.held,
+      otherHeardSince: (since) => Boolean(other?.used) && otherRx > since,
+      settled: i.rxPath === i.txPath && i.held === 0,
+    };
+  }
 
   get closed(): boolean {
     return this.removed || this.owner.closed;

@@ -69,6 +69,10 @@ public:
 			InstanceMethod("addPort", &EngineWrap::AddPort),
 			InstanceMethod("removePort", &EngineWrap::RemovePort),
 			InstanceMethod("addUdpWire", &EngineWrap::AddUdpWire),
+			InstanceMethod("prepareWireSwap", &EngineWrap::PrepareWireSwap),
+			InstanceMethod("cutoverWire", &EngineWrap::CutoverWire),
+			InstanceMethod("finishWireSwap", &EngineWrap::FinishWireSwap),
+			InstanceMethod("wireInfo", &EngineWrap::WireInfo),
 			InstanceMethod("start", &EngineWrap::Start),
 			InstanceMethod("stop", &EngineWrap::Stop),
 			InstanceMethod("close", &EngineWrap::Close),
@@ -269,13 +273,8 @@ private:
 		return a.s_addr;
 	}
 
-	Napi::Value AddUdpWire(const Napi::CallbackInfo &info)
+	bn_udp_wire_config WireConfig(Napi::Env env, const Napi::Object &s)
 	{
-		Napi::Env env = info.Env();
-		bn_engine *eng = Live(env);
-		if (info.Length() < 1 || !info[0].IsObject())
-			throw Napi::TypeError::New(env, "addUdpWire(settings): settings object required");
-		Napi::Object s = info[0].As<Napi::Object>();
 		bn_udp_wire_config cfg;
 		memset(&cfg, 0, sizeof(cfg));
 		cfg.wire_id = OptU32(s, "wireId", 0);
@@ -289,6 +288,16 @@ private:
 		cfg.underlay_mtu = OptU32(s, "underlayMtu", 1500);
 		cfg.keepalive_ms = OptU32(s, "keepaliveMs", 100);
 		cfg.domain = (uint16_t)OptU32(s, "domain", 0);
+		return cfg;
+	}
+
+	Napi::Value AddUdpWire(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		bn_engine *eng = Live(env);
+		if (info.Length() < 1 || !info[0].IsObject())
+			throw Napi::TypeError::New(env, "addUdpWire(settings): settings object required");
+		bn_udp_wire_config cfg = WireConfig(env, info[0].As<Napi::Object>());
 		uint32_t id = 0, max_inner = 0;
 		bn_error e;
 		if (bn_engine__add_udp_wire(eng, &cfg, &id, &max_inner, &e) < 0)
@@ -296,6 +305,64 @@ private:
 		Napi::Object o = Napi::Object::New(env);
 		o.Set("id", Napi::Number::New(env, id));
 		o.Set("maxInnerFrame", Napi::Number::New(env, max_inner));
+		return o;
+	}
+
+	Napi::Value PrepareWireSwap(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		bn_engine *eng = Live(env);
+		if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsObject())
+			throw Napi::TypeError::New(env, "prepareWireSwap(portId, settings): port id and settings required");
+		bn_udp_wire_config cfg = WireConfig(env, info[1].As<Napi::Object>());
+		uint32_t max_inner = 0;
+		bn_error e;
+		if (bn_engine__wire_prepare(eng, info[0].As<Napi::Number>().Uint32Value(), &cfg, &max_inner, &e) < 0)
+			throw MakeError(env, e);
+		return Napi::Number::New(env, max_inner);
+	}
+
+	Napi::Value CutoverWire(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		bn_error e;
+		if (bn_engine__wire_cutover(Live(env), info[0].As<Napi::Number>().Uint32Value(), &e) < 0)
+			throw MakeError(env, e);
+		return env.Undefined();
+	}
+
+	Napi::Value FinishWireSwap(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		bn_error e;
+		if (bn_engine__wire_finish(Live(env), info[0].As<Napi::Number>().Uint32Value(), &e) < 0)
+			throw MakeError(env, e);
+		return env.Undefined();
+	}
+
+	Napi::Value WireInfo(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		bn_wire_info wi;
+		bn_error e;
+		if (bn_engine__wire_info(Live(env), info[0].As<Napi::Number>().Uint32Value(), &wi, &e) < 0)
+			throw MakeError(env, e);
+		static const char *const phases[] = {"none", "prepared", "cut-over"};
+		Napi::Object o = Napi::Object::New(env);
+		o.Set("phase", phases[wi.phase < 3 ? wi.phase : 0]);
+		o.Set("txPath", wi.tx_path);
+		o.Set("rxPath", wi.rx_path);
+		o.Set("held", wi.n_held);
+		Napi::Array paths = Napi::Array::New(env, 2);
+		for (uint32_t k = 0; k < 2; k++) {
+			Napi::Object p = Napi::Object::New(env);
+			p.Set("used", wi.paths[k].used != 0);
+			p.Set("wireId", wi.paths[k].wire_id);
+			p.Set("maxInnerFrame", wi.paths[k].max_inner);
+			p.Set("lastRxNs", Napi::BigInt::New(env, wi.paths[k].last_rx_ns));
+			paths.Set(k, p);
+		}
+		o.Set("paths", paths);
 		return o;
 	}
 
@@ -338,7 +405,7 @@ private:
 		if (bn_engine__audit(eng, audits.data(), &e) < 0)
 			throw MakeError(env, e);
 		Napi::Array out = Napi::Array::New(env, nWorkers_);
-		static const char *const places[BN_IN__COUNT] = {"free", "fill", "rx", "tx", "completion", "returned"};
+		static const char *const places[BN_IN__COUNT] = {"free", "fill", "rx", "tx", "completion", "returned", "held"};
 		for (uint32_t w = 0; w < nWorkers_; w++) {
 			Napi::Object o = Napi::Object::New(env);
 			o.Set("total", audits[w].total);

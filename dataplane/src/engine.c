@@ -19,7 +19,7 @@
 
 static struct bn_port *port_by_id(struct bn_engine *eng, uint32_t id);
 
-static void map_wire(struct bn_wtable *t, uint32_t wire_id, uint32_t slot)
+static void map_wire(struct bn_wtable *t, uint32_t wire_id, uint32_t slot, uint32_t path)
 {
 	uint32_t h = (wire_id * 2654435761u) >> 24;
 	for (uint32_t i = 0; i < BN_WIRE_MAP; i++) {
@@ -27,6 +27,7 @@ static void map_wire(struct bn_wtable *t, uint32_t wire_id, uint32_t slot)
 		if (!e->used) {
 			e->wire_id = wire_id;
 			e->slot = (uint16_t)slot;
+			e->path = (uint8_t)path;
 			e->used = 1;
 			return;
 		}
@@ -45,6 +46,17 @@ static void route_egress(struct bn_egress *eg, const struct bn_port *p, uint32_t
 		eg->via_worker = p->queues[0]->worker;
 }
 
+static uint32_t distinct_workers(const struct bn_port *p)
+{
+	uint32_t seen = 0, n = 0;
+	for (uint32_t i = 0; i < p->n_queues; i++)
+		if (!(seen & 1u << p->queues[i]->worker)) {
+			seen |= 1u << p->queues[i]->worker;
+			n++;
+		}
+	return n;
+}
+
 static struct bn_wtable *build_table(struct bn_engine *eng, uint32_t w, uint64_t epoch)
 {
 	struct bn_wtable *t = calloc(1, sizeof(*t));
@@ -60,13 +72,26 @@ static struct bn_wtable *build_table(struct bn_engine *eng, uint32_t w, uint64_t
 		eg->port_id = p->id;
 		eg->domain = p->cfg.domain;
 		if (p->wire) {
-			struct bn_port *under = port_by_id(eng, p->wire->cfg.underlay_port);
-			eg->wire = p->wire;
+			struct bn_udp_wire *wire = p->wire;
+			struct bn_port *under = port_by_id(eng, wire->cfg.underlay_port);
+			eg->wire = wire;
+			eg->tx = &wire->path[wire->tx_path];
+			const struct bn_udp_path *other = &wire->path[wire->tx_path ^ 1];
+			if (wire->phase == BN_SWAP_PREPARED)
+				eg->standby = other;
+			else if (wire->phase == BN_SWAP_CUT_OVER)
+				eg->drain = other;
+			eg->drain_epoch = wire->drain_epoch;
 			if (under) {
 				route_egress(eg, under, w);
 				eg->underlay_row = bn_engine__port_row(&eng->cfg, under->id & 0xff, w);
+				eg->n_markers = (uint8_t)distinct_workers(under);
 			}
-			map_wire(t, p->wire->cfg.wire_id, s);
+			for (uint32_t k = 0; k < 2; k++)
+				if (wire->path[k].used) {
+					map_wire(t, wire->path[k].cfg.wire_id, s, k);
+					eg->n_paths++;
+				}
 			t->ports[t->n_ports++] = (uint8_t)s;
 			continue;
 		}
@@ -276,6 +301,10 @@ static void close_port(struct bn_engine *eng, struct bn_port *p)
 		bn_xdp_prog__forget(&p->prog);
 	if (in_ns)
 		bn_netns__leave(&ns);
+	/* Frames a hot-swap was holding go back to the worker they came from. */
+	if (p->wire && p->wire->hold_worker >= 0)
+		for (uint32_t i = 0; i < p->wire->n_held; i++)
+			bn_pool__give_back(&eng->workers[p->wire->hold_worker].pool, p->wire->held[i].addr);
 	if (!eng->running)
 		for (uint32_t w = 0; w < eng->cfg.n_workers; w++)
 			bn_pool__take_returned(&eng->workers[w].pool);
@@ -472,7 +501,7 @@ int bn_engine__remove_port(struct bn_engine *eng, uint32_t port_id, struct bn_er
 	for (uint32_t s = 0; s < BN_MAX_PORTS; s++)
 		if (eng->ports[s] && eng->ports[s]->wire && eng->ports[s]->wire->cfg.underlay_port == port_id)
 			return bn_fail(e, EBUSY, "remove_port", "%s carries wire %u: remove its wires first",
-				       p->cfg.ifname, eng->ports[s]->wire->cfg.wire_id);
+				       p->cfg.ifname, eng->ports[s]->wire->path[eng->ports[s]->wire->tx_path].cfg.wire_id);
 	eng->ports[port_id & 0xff] = NULL;
 	int rc = publish(eng, e);
 	if (rc < 0) {
@@ -500,15 +529,25 @@ static uint32_t take_slot(struct bn_engine *eng, uint32_t *id)
 	return slot;
 }
 
+static int wire_id_in_use(struct bn_engine *eng, uint32_t wire_id)
+{
+	for (uint32_t s = 0; s < BN_MAX_PORTS; s++) {
+		const struct bn_udp_wire *w = eng->ports[s] ? eng->ports[s]->wire : NULL;
+		for (uint32_t k = 0; w && k < 2; k++)
+			if (w->path[k].used && w->path[k].cfg.wire_id == wire_id)
+				return 1;
+	}
+	return 0;
+}
+
 int bn_engine__add_udp_wire(struct bn_engine *eng, const struct bn_udp_wire_config *cfg, uint32_t *id,
 			    uint32_t *max_inner, struct bn_error *e)
 {
 	struct bn_port *under = port_by_id(eng, cfg->underlay_port);
 	if (!under || !under->cfg.underlay_udp_port)
 		return bn_fail(e, EINVAL, "add_wire", "port %u is not an underlay port", cfg->underlay_port);
-	for (uint32_t s = 0; s < BN_MAX_PORTS; s++)
-		if (eng->ports[s] && eng->ports[s]->wire && eng->ports[s]->wire->cfg.wire_id == cfg->wire_id)
-			return bn_fail(e, EEXIST, "add_wire", "wire id %u is already in use", cfg->wire_id);
+	if (wire_id_in_use(eng, cfg->wire_id))
+		return bn_fail(e, EEXIST, "add_wire", "wire id %u is already in use", cfg->wire_id);
 	if (cfg->domain > BN_MAX_DOMAIN)
 		return bn_fail(e, EINVAL, "add_wire", "domain must be 0-%d, got %u", BN_MAX_DOMAIN, cfg->domain);
 	if (cfg->underlay_mtu <= BN_UDP_OVERHEAD + 14)
@@ -536,7 +575,103 @@ int bn_engine__add_udp_wire(struct bn_engine *eng, const struct bn_udp_wire_conf
 	if (rc < 0)
 		return rc;   /* as in add_port: registered, never freed under a worker */
 	*id = port_id;
-	*max_inner = wire->max_inner;
+	*max_inner = wire->path[0].max_inner;
+	return 0;
+}
+
+static struct bn_udp_wire *wire_of(struct bn_engine *eng, uint32_t port_id, const char *step, struct bn_error *e)
+{
+	struct bn_port *p = port_by_id(eng, port_id);
+	if (!p) {
+		bn_fail(e, ENOENT, step, "no wire with port id %u (already removed?)", port_id);
+		return NULL;
+	}
+	if (!p->wire) {
+		bn_fail(e, EINVAL, step, "%s is not a wire", p->cfg.ifname);
+		return NULL;
+	}
+	return p->wire;
+}
+
+int bn_engine__wire_prepare(struct bn_engine *eng, uint32_t port_id, const struct bn_udp_wire_config *next,
+			    uint32_t *max_inner, struct bn_error *e)
+{
+	struct bn_udp_wire *w = wire_of(eng, port_id, "swap_prepare", e);
+	if (!w)
+		return -e->err;
+	if (w->phase != BN_SWAP_NONE)
+		return bn_fail(e, EBUSY, "swap_prepare", "wire %u is already being swapped (to wire %u)",
+			       w->path[w->tx_path].cfg.wire_id, w->path[w->tx_path ^ 1].cfg.wire_id);
+	/* The receiver orders the old path's tail before the new path's head only if both arrive
+	 * on one queue: same underlay, same UDP ports, so the same RSS hash. */
+	if (next->underlay_port != w->cfg.underlay_port)
+		return bn_fail(e, EINVAL, "swap_prepare", "a hot-swap keeps the wire's underlay port (%u), got %u",
+			       w->cfg.underlay_port, next->underlay_port);
+	/* The receiver still takes frames from the path the last swap left (its markers were lost
+	 * and nothing came since): it moves over on the next frame, a keepalive at the latest. */
+	if (__atomic_load_n(&w->rx_path, __ATOMIC_RELAXED) != w->tx_path)
+		return bn_fail(e, EAGAIN, "swap_prepare", "wire %u has not settled from its last swap yet: retry",
+			       w->path[w->tx_path].cfg.wire_id);
+	if (wire_id_in_use(eng, next->wire_id))
+		return bn_fail(e, EEXIST, "swap_prepare", "wire id %u is already in use", next->wire_id);
+	if (next->underlay_mtu <= BN_UDP_OVERHEAD + 14)
+		return bn_fail(e, EINVAL, "swap_prepare", "underlay MTU %u leaves no room for a frame", next->underlay_mtu);
+	struct bn_udp_path *p = &w->path[w->tx_path ^ 1];
+	bn_udp_path__init(p, next);
+	w->phase = BN_SWAP_PREPARED;
+	int rc = publish(eng, e);
+	if (rc < 0)
+		return rc;
+	*max_inner = p->max_inner;
+	return 0;
+}
+
+int bn_engine__wire_cutover(struct bn_engine *eng, uint32_t port_id, struct bn_error *e)
+{
+	struct bn_udp_wire *w = wire_of(eng, port_id, "swap_cutover", e);
+	if (!w)
+		return -e->err;
+	if (w->phase != BN_SWAP_PREPARED)
+		return bn_fail(e, EINVAL, "swap_cutover", "wire %u has no prepared path to cut over to",
+			       w->path[w->tx_path].cfg.wire_id);
+	w->tx_path ^= 1;
+	w->phase = BN_SWAP_CUT_OVER;
+	/* Each worker sends its markers when it adopts this epoch: after every frame it
+	 * encapsulated for the old path, before any for the new one. */
+	w->drain_epoch = eng->epoch + 1;
+	return publish(eng, e);
+}
+
+int bn_engine__wire_finish(struct bn_engine *eng, uint32_t port_id, struct bn_error *e)
+{
+	struct bn_udp_wire *w = wire_of(eng, port_id, "swap_finish", e);
+	if (!w)
+		return -e->err;
+	if (w->phase == BN_SWAP_NONE)
+		return bn_fail(e, EINVAL, "swap_finish", "wire %u is not being swapped", w->path[w->tx_path].cfg.wire_id);
+	/* Cut over: the old path goes. Only prepared: the swap is abandoned, the new path goes. */
+	w->path[w->tx_path ^ 1].used = 0;
+	w->phase = BN_SWAP_NONE;
+	w->drain_epoch = 0;
+	return publish(eng, e);
+}
+
+int bn_engine__wire_info(struct bn_engine *eng, uint32_t port_id, struct bn_wire_info *info, struct bn_error *e)
+{
+	struct bn_udp_wire *w = wire_of(eng, port_id, "wire_info", e);
+	if (!w)
+		return -e->err;
+	memset(info, 0, sizeof(*info));
+	info->phase = w->phase;
+	info->tx_path = w->tx_path;
+	info->rx_path = __atomic_load_n(&w->rx_path, __ATOMIC_RELAXED);
+	info->n_held = __atomic_load_n(&w->n_held, __ATOMIC_RELAXED);
+	for (uint32_t k = 0; k < 2; k++) {
+		info->paths[k].used = w->path[k].used;
+		info->paths[k].wire_id = w->path[k].cfg.wire_id;
+		info->paths[k].max_inner = w->path[k].max_inner;
+		info->paths[k].last_rx_ns = __atomic_load_n(&w->path[k].last_rx_ns, __ATOMIC_RELAXED);
+	}
 	return 0;
 }
 
@@ -607,6 +742,9 @@ int bn_engine__audit(struct bn_engine *eng, struct bn_frame_audit *per_worker, s
 			audit_visit(&c, *(uint64_t *)bn_spsc__slot(ret, i), BN_IN_RETURNED);
 		for (uint32_t s = 0; s < BN_MAX_PORTS; s++) {
 			struct bn_port *p = eng->ports[s];
+			if (p && p->wire && p->wire->hold_worker == (int32_t)w)
+				for (uint32_t i = 0; i < p->wire->n_held; i++)
+					audit_visit(&c, p->wire->held[i].addr, BN_IN_HELD);
 			for (uint32_t i = 0; p && i < p->n_queues; i++)
 				if (p->queues[i]->worker == w) {
 					struct bn_queue *q = p->queues[i];

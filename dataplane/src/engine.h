@@ -78,6 +78,24 @@ int bn_engine__remove_port(struct bn_engine *eng, uint32_t port_id, struct bn_er
  * Removed with bn_engine__remove_port. */
 int bn_engine__add_udp_wire(struct bn_engine *eng, const struct bn_udp_wire_config *cfg, uint32_t *id,
 			    uint32_t *max_inner, struct bn_error *e);
+/* Hot-swap of a wire's path, make before break: prepare adds a second path (wire id) that
+ * receives (its data held) and sends keepalives; cutover moves transmission to it and ends
+ * the old path with drain markers; finish drops the old path (or, before cutover, abandons
+ * the new one). The port, its domain and its MAC table entries stay as they are. */
+int bn_engine__wire_prepare(struct bn_engine *eng, uint32_t port_id, const struct bn_udp_wire_config *next,
+			    uint32_t *max_inner, struct bn_error *e);
+int bn_engine__wire_cutover(struct bn_engine *eng, uint32_t port_id, struct bn_error *e);
+int bn_engine__wire_finish(struct bn_engine *eng, uint32_t port_id, struct bn_error *e);
+
+struct bn_wire_info {
+	uint32_t phase;                 /* enum bn_swap_phase */
+	uint32_t tx_path, rx_path, n_held;
+	struct {
+		uint32_t used, wire_id, max_inner;
+		uint64_t last_rx_ns;
+	} paths[2];
+};
+int bn_engine__wire_info(struct bn_engine *eng, uint32_t port_id, struct bn_wire_info *info, struct bn_error *e);
 /* Moves a port or wire to another switching domain, in one table publish. */
 int bn_engine__set_domain(struct bn_engine *eng, uint32_t port_id, uint32_t domain, struct bn_error *e);
 int bn_engine__audit(struct bn_engine *eng, struct bn_frame_audit *per_worker, struct bn_error *e);

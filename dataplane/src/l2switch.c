@@ -147,6 +147,7 @@ static const struct bn_wire_entry *find_wire(const struct bn_wtable *t, uint32_t
  * of the same wire, not per frame. */
 struct wire_run {
 	uint32_t slot;
+	uint32_t path;
 	uint64_t *row;
 	struct rx_tally tally;
 };
@@ -161,6 +162,75 @@ static void end_run(struct bn_worker *w, struct wire_run *r)
 	r->tally = (struct rx_tally){0};
 }
 
+/* Sequence accounting, then the frame (already past its outer headers) enters the switch
+ * through the wire's port. */
+static void deliver(struct bn_worker *w, const struct bn_wtable *t, const struct bn_egress *eg, struct bn_pkt *p,
+		    uint64_t seq, uint64_t *row, struct rx_tally *tally)
+{
+	struct bn_udp_wire *wire = eg->wire;
+	/* One worker receives a wire (its source port pins it to one underlay queue). */
+	if (bn_likely(seq == wire->rx_next)) {
+		wire->rx_next++;
+	} else if (seq > wire->rx_next) {
+		bn_count(row, BN_PC_wire_seq_gaps, seq - wire->rx_next);
+		wire->rx_next = seq + 1;
+	} else if (wire->rx_next - seq > BN_WIRE_RESYNC) {
+		/* Far behind: the peer restarted its numbering, not a late frame. */
+		wire->rx_next = seq + 1;
+	} else {
+		bn_count(row, BN_PC_wire_seq_late, 1);
+	}
+	switch_one(w, t, eg->port_id, p, tally);
+}
+
+/* The old path drained (or never will): the new path becomes the one received from, and
+ * what it held is delivered first, in arrival order, in bursts the out batches can take. */
+static void release_hold(struct bn_worker *w, const struct bn_wtable *t, const struct bn_egress *eg, uint32_t new_path)
+{
+	struct bn_udp_wire *wire = eg->wire;
+	uint64_t *row = bn_engine__port_row(&w->engine->cfg, slot_of(eg->port_id), w->index);
+	struct rx_tally tally = {0};
+	bn_l2__flush(w, t);
+	for (uint32_t i = 0; i < wire->n_held; i++) {
+		struct bn_pkt p = {.addr = wire->held[i].addr, .len = wire->held[i].len};
+		deliver(w, t, eg, &p, wire->held[i].seq, row, &tally);
+		if ((i + 1) % BN_BURST == 0)
+			bn_l2__flush(w, t);
+	}
+	bn_l2__flush(w, t);
+	count_rx(row, &tally);
+	__atomic_store_n(&wire->n_held, 0, __ATOMIC_RELAXED);
+	wire->hold_worker = -1;
+	wire->markers_seen = 0;
+	__atomic_store_n(&wire->rx_path, new_path, __ATOMIC_RELAXED);
+}
+
+/* A frame on the path the receiver is not (yet) taking frames from: the new path of a
+ * hot-swap whose old path has not drained. Returns 1 if the frame was kept. */
+static int standby_rx(struct bn_worker *w, struct bn_udp_wire *wire, const struct bn_pkt *p, const struct bn_decap *d,
+		      uint64_t *row)
+{
+	if (d->type == BN_WIRE_KEEPALIVE) {
+		bn_count(row, BN_PC_keepalive_rx, 1);
+		return 0;
+	}
+	if (d->type != BN_WIRE_DATA)
+		return 0;
+	if (wire->n_held == BN_SWAP_HOLD) {
+		bn_count(row, BN_PC_drop_swap_hold_full, 1);
+		return 0;
+	}
+	if (wire->n_held == 0) {
+		wire->hold_since_ns = w->now_ns;
+		wire->hold_worker = (int32_t)w->index;
+	}
+	wire->held[wire->n_held] = (struct bn_held_frame){
+		.addr = p->addr + BN_UDP_ENCAP_LEN, .len = d->inner_len, .seq = d->seq};
+	__atomic_store_n(&wire->n_held, wire->n_held + 1, __ATOMIC_RELAXED);
+	bn_count(row, BN_PC_swap_held, 1);
+	return 1;
+}
+
 void bn_l2__from_underlay(struct bn_worker *w, const struct bn_wtable *t, struct bn_queue *in, uint32_t n)
 {
 	uint64_t *under = in->counters;
@@ -173,7 +243,7 @@ void bn_l2__from_underlay(struct bn_worker *w, const struct bn_wtable *t, struct
 		enum bn_decap_result r = bn_udp_wire__parse(bn_pool__data(&w->pool, p->addr), p->len, &d);
 		const struct bn_wire_entry *we = r == BN_DECAP_OK ? find_wire(t, d.wire_id) : NULL;
 		const struct bn_egress *eg = we ? &t->egress[we->slot] : NULL;
-		if (bn_unlikely(!eg || eg->wire->cfg.remote_ip != d.src_ip)) {
+		if (bn_unlikely(!eg || eg->wire->path[we->path].cfg.remote_ip != d.src_ip)) {
 			if (r == BN_DECAP_BAD_VERSION)
 				bad_version++;
 			else if (r != BN_DECAP_OK)
@@ -186,33 +256,39 @@ void bn_l2__from_underlay(struct bn_worker *w, const struct bn_wtable *t, struct
 			continue;
 		}
 		struct bn_udp_wire *wire = eg->wire;
-		if (run.slot != we->slot || !run.row) {
+		if (run.slot != we->slot || run.path != we->path || !run.row) {
 			end_run(w, &run);
 			run.slot = we->slot;
+			run.path = we->path;
 			run.row = bn_engine__port_row(&w->engine->cfg, we->slot, w->index);
 			__atomic_store_n(&wire->last_rx_ns, w->now_ns, __ATOMIC_RELAXED);
+			__atomic_store_n(&wire->path[we->path].last_rx_ns, w->now_ns, __ATOMIC_RELAXED);
 		}
-		if (d.type != BN_WIRE_DATA) {
-			if (d.type == BN_WIRE_KEEPALIVE)
+		if (bn_unlikely(we->path != wire->rx_path)) {
+			if (eg->n_paths == 2) {
+				if (!standby_rx(w, wire, p, &d, run.row))
+					bn_pool__free(&w->pool, p->addr);
+				continue;
+			}
+			/* The old path is gone without draining (the swap was finished regardless). */
+			bn_count(run.row, BN_PC_swap_marker_timeouts, 1);
+			release_hold(w, t, eg, we->path);
+		}
+		if (bn_unlikely(d.type != BN_WIRE_DATA)) {
+			if (d.type == BN_WIRE_KEEPALIVE) {
 				bn_count(run.row, BN_PC_keepalive_rx, 1);
+			} else if (eg->n_paths == 2) {
+				bn_count(run.row, BN_PC_swap_markers_rx, 1);
+				/* Every transmitting worker of the peer ends the old path with its own marker. */
+				if (++wire->markers_seen >= (d.flags ? d.flags : 1u))
+					release_hold(w, t, eg, we->path ^ 1);
+			}
 			bn_pool__free(&w->pool, p->addr);
 			continue;
 		}
-		/* One worker receives a wire (its source port pins it to one underlay queue). */
-		if (bn_likely(d.seq == wire->rx_next)) {
-			wire->rx_next++;
-		} else if (d.seq > wire->rx_next) {
-			bn_count(run.row, BN_PC_wire_seq_gaps, d.seq - wire->rx_next);
-			wire->rx_next = d.seq + 1;
-		} else if (wire->rx_next - d.seq > BN_WIRE_RESYNC) {
-			/* Far behind: the peer restarted its numbering, not a late frame. */
-			wire->rx_next = d.seq + 1;
-		} else {
-			bn_count(run.row, BN_PC_wire_seq_late, 1);
-		}
 		p->addr += BN_UDP_ENCAP_LEN;
 		p->len = d.inner_len;
-		switch_one(w, t, eg->port_id, p, &run.tally);
+		deliver(w, t, eg, p, d.seq, run.row, &run.tally);
 	}
 	end_run(w, &run);
 	bn_count(under, BN_PC_rx_packets, n);
@@ -233,18 +309,19 @@ static uint32_t encap_batch(struct bn_worker *w, const struct bn_egress *eg, str
 			    uint64_t *first_seq)
 {
 	struct bn_udp_wire *wire = eg->wire;
+	const struct bn_udp_path *path = eg->tx;
 	uint32_t kept = 0, too_big = 0;
 	uint64_t seq = __atomic_fetch_add(&wire->tx_seq, b->n, __ATOMIC_RELAXED);
 	*first_seq = seq;
 	for (uint32_t i = 0; i < b->n; i++) {
 		struct bn_pkt p = b->pkts[i];
-		if (bn_unlikely(p.len > wire->max_inner || (p.addr & (w->pool.frame_size - 1)) < BN_UDP_ENCAP_LEN)) {
+		if (bn_unlikely(p.len > path->max_inner || (p.addr & (w->pool.frame_size - 1)) < BN_UDP_ENCAP_LEN)) {
 			too_big++;
 			bn_pool__free(&w->pool, p.addr);
 			continue;
 		}
 		p.addr -= BN_UDP_ENCAP_LEN;
-		bn_udp_wire__encap(wire, bn_pool__data(&w->pool, p.addr), p.len, BN_WIRE_DATA, seq + kept);
+		bn_udp_path__encap(path, bn_pool__data(&w->pool, p.addr), p.len, BN_WIRE_DATA, seq + kept, 0);
 		p.len += BN_UDP_ENCAP_LEN;
 		b->pkts[kept++] = p;
 	}
@@ -260,28 +337,72 @@ static uint32_t encap_batch(struct bn_worker *w, const struct bn_egress *eg, str
 	return kept;
 }
 
+/* A frame with no inner frame (keepalive, drain marker) on one path of a wire, through this
+ * worker's queue of the underlay. Returns 1 if the queue took it. */
+static int send_control(struct bn_worker *w, const struct bn_egress *eg, const struct bn_udp_path *path, uint8_t type,
+			uint16_t flags)
+{
+	uint64_t base;
+	if (!bn_pool__alloc(&w->pool, &base))
+		return 0;
+	struct bn_pkt p = {.addr = base + BN_COPY_HEADROOM, .len = BN_UDP_ENCAP_LEN};
+	bn_udp_path__encap(path, bn_pool__data(&w->pool, p.addr), 0, type,
+			   __atomic_load_n(&eg->wire->tx_seq, __ATOMIC_RELAXED), flags);
+	if (eg->local->ops->tx_burst(eg->local, &p, 1) == 1)
+		return 1;
+	bn_pool__free(&w->pool, p.addr);
+	return 0;
+}
+
 void bn_l2__keepalives(struct bn_worker *w, const struct bn_wtable *t)
 {
 	for (uint32_t i = 0; i < t->n_ports; i++) {
 		uint32_t slot = t->ports[i];
 		const struct bn_egress *eg = &t->egress[slot];
-		if (!eg->wire || !eg->local || eg->local->failed)
+		if (!eg->wire)
 			continue;
 		struct bn_udp_wire *wire = eg->wire;
+		if (bn_unlikely(wire->hold_worker == (int32_t)w->index && wire->n_held &&
+				w->now_ns - wire->hold_since_ns > BN_SWAP_MARKER_TIMEOUT_NS)) {
+			bn_count(bn_engine__port_row(&w->engine->cfg, slot, w->index), BN_PC_swap_marker_timeouts, 1);
+			release_hold(w, t, eg, wire->rx_path ^ 1);
+		}
+		if (!eg->local || eg->local->failed)
+			continue;
 		uint64_t period = (uint64_t)wire->cfg.keepalive_ms * 1000000ULL;
-		if (w->now_ns - __atomic_load_n(&wire->last_tx_ns, __ATOMIC_RELAXED) < period)
-			continue;
-		uint64_t base;
-		if (!bn_pool__alloc(&w->pool, &base))
-			continue;
-		struct bn_pkt p = {.addr = base + BN_COPY_HEADROOM, .len = BN_UDP_ENCAP_LEN};
-		bn_udp_wire__encap(wire, bn_pool__data(&w->pool, p.addr), 0, BN_WIRE_KEEPALIVE,
-				   __atomic_load_n(&wire->tx_seq, __ATOMIC_RELAXED));
-		if (eg->local->ops->tx_burst(eg->local, &p, 1) == 1) {
-			bn_count(bn_engine__port_row(&w->engine->cfg, slot, w->index), BN_PC_keepalive_tx, 1);
+		uint64_t *row = bn_engine__port_row(&w->engine->cfg, slot, w->index);
+		if (w->now_ns - __atomic_load_n(&wire->last_tx_ns, __ATOMIC_RELAXED) >= period &&
+		    send_control(w, eg, eg->tx, BN_WIRE_KEEPALIVE, 0)) {
+			bn_count(row, BN_PC_keepalive_tx, 1);
 			__atomic_store_n(&wire->last_tx_ns, w->now_ns, __ATOMIC_RELAXED);
+		}
+		/* A path being prepared proves itself with keepalives before traffic moves to it. */
+		struct bn_udp_path *sb = (struct bn_udp_path *)eg->standby;
+		if (sb && w->now_ns - __atomic_load_n(&sb->last_tx_ns, __ATOMIC_RELAXED) >= period &&
+		    send_control(w, eg, sb, BN_WIRE_KEEPALIVE, 0)) {
+			bn_count(row, BN_PC_keepalive_tx, 1);
+			__atomic_store_n(&sb->last_tx_ns, w->now_ns, __ATOMIC_RELAXED);
+		}
+	}
+}
+
+void bn_l2__drain_markers(struct bn_worker *w, const struct bn_wtable *t)
+{
+	w->markers_pending = 0;
+	for (uint32_t i = 0; i < t->n_ports; i++) {
+		uint32_t slot = t->ports[i];
+		const struct bn_egress *eg = &t->egress[slot];
+		if (bn_likely(!eg->drain || eg->drain_epoch != t->epoch || w->marker_epoch[slot] == t->epoch))
+			continue;
+		if (!eg->local || eg->local->failed) {
+			w->marker_epoch[slot] = t->epoch;   /* frames went by handoff; their owner marks */
+			continue;
+		}
+		if (send_control(w, eg, eg->drain, BN_WIRE_DRAIN, eg->n_markers)) {
+			w->marker_epoch[slot] = t->epoch;
+			bn_count(bn_engine__port_row(&w->engine->cfg, slot, w->index), BN_PC_swap_markers_tx, 1);
 		} else {
-			bn_pool__free(&w->pool, p.addr);
+			w->markers_pending = 1;
 		}
 	}
 }

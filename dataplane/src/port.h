@@ -37,7 +37,7 @@ struct bn_queue_ops {
 	void (*for_each_frame)(struct bn_queue *q, void (*visit)(void *ctx, uint64_t addr, int where), void *ctx);
 };
 
-enum bn_frame_place { BN_IN_FREE, BN_IN_FILL, BN_IN_RX, BN_IN_TX, BN_IN_COMP, BN_IN_RETURNED, BN_IN__COUNT };
+enum bn_frame_place { BN_IN_FREE, BN_IN_FILL, BN_IN_RX, BN_IN_TX, BN_IN_COMP, BN_IN_RETURNED, BN_IN_HELD, BN_IN__COUNT };
 
 struct bn_queue {
 	/* hot: read every poll */

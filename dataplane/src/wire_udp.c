@@ -26,6 +26,15 @@ void bn_udp_wire__init(struct bn_udp_wire *w, const struct bn_udp_wire_config *c
 {
 	memset(w, 0, sizeof(*w));
 	w->cfg = *cfg;
+	w->hold_worker = -1;
+	bn_udp_path__init(&w->path[0], cfg);
+}
+
+void bn_udp_path__init(struct bn_udp_path *w, const struct bn_udp_wire_config *cfg)
+{
+	memset(w, 0, sizeof(*w));
+	w->cfg = *cfg;
+	w->used = 1;
 	uint8_t *t = w->outer_template;
 	memcpy(t, cfg->next_hop_mac, 6);
 	memcpy(t + 6, cfg->local_mac, 6);
@@ -48,7 +57,8 @@ void bn_udp_wire__init(struct bn_udp_wire *w, const struct bn_udp_wire_config *c
 	w->max_inner = cfg->underlay_mtu > BN_UDP_OVERHEAD ? cfg->underlay_mtu - BN_UDP_OVERHEAD : 0;
 }
 
-void bn_udp_wire__encap(struct bn_udp_wire *w, uint8_t *outer, uint32_t inner_len, uint8_t type, uint64_t seq)
+void bn_udp_path__encap(const struct bn_udp_path *w, uint8_t *outer, uint32_t inner_len, uint8_t type, uint64_t seq,
+			uint16_t flags)
 {
 	memcpy(outer, w->outer_template, BN_UDP_ENCAP_LEN);
 	uint8_t *ip = outer + OFF_IP;
@@ -60,6 +70,7 @@ void bn_udp_wire__encap(struct bn_udp_wire *w, uint8_t *outer, uint32_t inner_le
 	memcpy(outer + OFF_UDP + 4, &udp_len, 2);
 	struct bn_wire_hdr *h = (struct bn_wire_hdr *)(outer + OFF_HDR);
 	h->type = type;
+	h->flags = htons(flags);
 	h->seq = to_be64(seq);
 }
 
@@ -81,6 +92,7 @@ enum bn_decap_result bn_udp_wire__parse(const uint8_t *f, uint32_t len, struct b
 		return BN_DECAP_BAD_TYPE;
 	d->wire_id = ntohl(h->wire_id);
 	d->type = h->type;
+	d->flags = ntohs(h->flags);
 	d->seq = to_be64(h->seq);
 	memcpy(&d->src_ip, ip + 12, 4);
 	d->inner_len = ip_len - BN_UDP_OVERHEAD;

@@ -9,9 +9,15 @@
  * Banana header, network byte order:
  *   u8  version   = 1
  *   u8  type      1 data, 2 keepalive, 3 drain marker
- *   u16 flags     reserved, 0
+ *   u16 flags     drain marker: how many markers the sender sends (one per transmitting
+ *                 worker); otherwise 0
  *   u32 wire id   agreed by both ends at connect
- *   u64 sequence  per wire and direction, from 0; keepalives carry the next data sequence */
+ *   u64 sequence  per wire and direction, from 0; keepalives carry the next data sequence
+ *
+ * Hot-swap: a wire has up to two paths (wire ids). A new path is prepared on both ends and
+ * verified with keepalives; at cutover each sender moves to it and ends the old path with
+ * drain markers; each receiver holds the new path's frames until the old path's markers
+ * arrived, then delivers them. The sequence continues across paths. */
 #include <stdint.h>
 #include "bn.h"
 
@@ -45,20 +51,56 @@ struct bn_udp_wire_config {
 	uint16_t domain;             /* switching domain of the wire's port */
 };
 
-/* A wire's state in the engine, shared by the workers that transmit on and receive from it. */
-struct bn_udp_wire {
+/* Frames of the new path a receiver holds while the old path drains, at most. */
+#define BN_SWAP_HOLD 1024
+/* A hold whose drain markers never came (lost, or the peer died mid-swap) is delivered after this. */
+#define BN_SWAP_MARKER_TIMEOUT_NS (200ULL * 1000 * 1000)
+
+/* One way through the underlay: a wire id and the outer headers that carry it. */
+struct bn_udp_path {
 	struct bn_udp_wire_config cfg;
 	uint8_t outer_template[BN_UDP_ENCAP_LEN];  /* outer headers with lengths, checksum, seq left to fill */
 	uint32_t max_inner;                  /* largest inner frame (bytes, without FCS) */
+	uint32_t used;
+	uint64_t last_rx_ns;                 /* any frame from the peer on this path (atomic) */
+	uint64_t last_tx_ns;                 /* keepalive pacing of a path being verified (atomic) */
+};
+
+struct bn_held_frame {
+	uint64_t addr;                       /* already past the outer headers */
+	uint64_t seq;
+	uint32_t len;
+	uint32_t pad;
+};
+
+enum bn_swap_phase { BN_SWAP_NONE = 0, BN_SWAP_PREPARED = 1, BN_SWAP_CUT_OVER = 2 };
+
+/* A wire's state in the engine, shared by the workers that transmit on and receive from it. */
+struct bn_udp_wire {
+	struct bn_udp_wire_config cfg;       /* as created: underlay port, domain, keepalive */
+	struct bn_udp_path path[2];
+	/* JS thread only; workers read their table's copy */
+	uint32_t tx_path;
+	enum bn_swap_phase phase;
+	uint64_t drain_epoch;                /* the epoch of the table that cut over */
 	uint64_t tx_seq BN_ALIGNED;          /* next sequence to send (atomic) */
 	uint64_t rx_next BN_ALIGNED;         /* next sequence expected (its receiving worker only) */
 	uint64_t last_rx_ns;                 /* last frame of any type from the peer */
 	uint64_t last_tx_ns;
+	/* hot-swap, receive side: its receiving worker only (the audit reads it with workers parked) */
+	uint32_t rx_path;                    /* frames on the other path wait in held[] */
+	uint32_t markers_seen;
+	uint32_t n_held;
+	int32_t hold_worker;                 /* whose pool the held frames are from; -1 none */
+	uint64_t hold_since_ns;
+	struct bn_held_frame held[BN_SWAP_HOLD];
 };
 
 void bn_udp_wire__init(struct bn_udp_wire *w, const struct bn_udp_wire_config *cfg);
+void bn_udp_path__init(struct bn_udp_path *p, const struct bn_udp_wire_config *cfg);
 /* Writes the outer headers in front of data (which must have BN_UDP_ENCAP_LEN of headroom). */
-void bn_udp_wire__encap(struct bn_udp_wire *w, uint8_t *outer, uint32_t inner_len, uint8_t type, uint64_t seq);
+void bn_udp_path__encap(const struct bn_udp_path *p, uint8_t *outer, uint32_t inner_len, uint8_t type, uint64_t seq,
+			uint16_t flags);
 
 enum bn_decap_result {
 	BN_DECAP_OK = 0,
@@ -73,6 +115,7 @@ struct bn_decap {
 	uint32_t src_ip;        /* network order */
 	uint64_t seq;
 	uint32_t inner_len;     /* inner frame starts BN_UDP_ENCAP_LEN bytes in */
+	uint16_t flags;
 	uint8_t type;
 };
 

@@ -142,6 +142,7 @@ void *bn_worker__run(void *arg)
 	uint32_t empty = 0, sleep_us = 1;
 	uint64_t next_housekeep = 0;
 	while (!__atomic_load_n(&w->stop, __ATOMIC_ACQUIRE)) {
+		const struct bn_wtable *prev = t;
 		t = adopt_table(w, t);
 		w->now_ns = bn_now_ns();
 		bn_count(w->counters, BN_WC_loops, 1);
@@ -150,6 +151,10 @@ void *bn_worker__run(void *arg)
 			continue;
 		}
 		bn_pool__take_returned(&w->pool);
+		/* Before anything new is sent with this table: the old path of a wire cut over
+		 * in it gets its drain marker behind the last frame sent on it. */
+		if (bn_unlikely(t != prev || w->markers_pending))
+			bn_l2__drain_markers(w, t);
 
 		uint32_t moved = w->engine->cfg.n_workers > 1 ? bn_l2__handoff_in(w, t) : 0;
 		for (uint32_t i = 0; i < t->n_queues; i++) {

@@ -16,8 +16,14 @@ struct bn_egress {
 	int32_t via_worker;          /* else the worker that owns one; -1 when none */
 	uint32_t port_id;            /* 0 when the slot is empty */
 	struct bn_udp_wire *wire;    /* a wire port: encapsulate before transmitting */
+	const struct bn_udp_path *tx;       /* a wire port: the path frames leave on */
+	const struct bn_udp_path *standby;  /* a hot-swap's new path, prepared, sent keepalives only */
+	const struct bn_udp_path *drain;    /* a hot-swap's old path, cut over: drain markers go here */
+	uint64_t drain_epoch;        /* the table epoch of the cutover: markers are sent on adopting it */
 	uint64_t *underlay_row;      /* a wire port: its underlay's counters on this worker */
 	uint16_t domain;             /* frames switch and flood only between ports of one domain */
+	uint8_t n_paths;             /* a wire port: paths its wire ids map to (2 during a hot-swap) */
+	uint8_t n_markers;           /* a wire port: workers that transmit on it, one drain marker each */
 };
 
 #define BN_WIRE_MAP 256          /* wire id -> port slot, open addressing */
@@ -25,7 +31,8 @@ struct bn_egress {
 struct bn_wire_entry {
 	uint32_t wire_id;
 	uint16_t slot;
-	uint16_t used;
+	uint8_t used;
+	uint8_t path;                /* index in the wire's path[] */
 };
 
 struct bn_wtable {
@@ -57,6 +64,8 @@ struct bn_worker {
 	uint8_t dirty[BN_MAX_PORTS];
 	struct bn_pkt rx[BN_BURST];
 	struct bn_batch out[BN_MAX_PORTS];
+	uint64_t marker_epoch[BN_MAX_PORTS];     /* per wire slot: the cutover epoch whose marker went out */
+	uint32_t markers_pending;                /* a marker could not be sent yet: retry every loop */
 	/* written by the worker, read by the JS thread and other workers */
 	uint64_t ack_epoch BN_ALIGNED;
 	uint32_t paused;
@@ -80,8 +89,11 @@ void bn_worker__wake(struct bn_worker *w);
 void bn_l2__process(struct bn_worker *w, const struct bn_wtable *t, struct bn_queue *in, uint32_t n);
 /* A burst from an underlay port: decapsulate, then switch each frame in from its wire. */
 void bn_l2__from_underlay(struct bn_worker *w, const struct bn_wtable *t, struct bn_queue *in, uint32_t n);
-/* Housekeeping: keepalives on idle wires this worker can transmit on. */
+/* Housekeeping: keepalives on idle wires this worker can transmit on (and on paths being
+ * verified for a hot-swap); holds of a hot-swap whose drain markers never came are delivered. */
 void bn_l2__keepalives(struct bn_worker *w, const struct bn_wtable *t);
+/* After adopting a table: drain markers on the old path of wires cut over in it. */
+void bn_l2__drain_markers(struct bn_worker *w, const struct bn_wtable *t);
 void bn_l2__queue_out(struct bn_worker *w, uint32_t slot, uint64_t addr, uint32_t len);
 void bn_l2__flush(struct bn_worker *w, const struct bn_wtable *t);
 uint32_t bn_l2__handoff_in(struct bn_worker *w, const struct bn_wtable *t);
