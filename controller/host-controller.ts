@@ -8,7 +8,9 @@ import { Engine, type Port, type UdpWire, type WorkerCounters } from '../datapla
 import type { PortSample, WireSample } from './metrics.js';
 import { EventFeed } from './event-feed.js';
 import { LocalWire } from '../wires/local/local-wire.js';
-import { openUdpEnd, type UnderlayPeer } from '../wires/udp/udp-end.js';
+import { openUdpEnd, udpPathTo, type UnderlayPeer } from '../wires/udp/udp-end.js';
+import { HotSwapError, localSwapEnd, runHotSwap, type HotSwapReport } from '../wires/udp/hot-swap.js';
+import { remoteSwapEnd, type PeerSwapInfo } from './remote-swap-end.js';
 import { describeLink, describeUnderlay, type UnderlayInterface } from '../wires/udp/underlay.js';
 import type { WireEnd, WireType } from '../wires/wire.js';
 import { ApiClient, ApiError } from './api/api-client.js';
@@ -17,7 +19,7 @@ import { ControllerError } from './controller-error.js';
 import { KeyedSerial } from './keyed-serial.js';
 import { actionKey, plan, type Action, type HostState, type SpikeState } from './model/plan.js';
 import type { ConnectSpec, CormEndSpec, SpikeSpec } from './model/specs.js';
-import { countersView, type CormView, type HostView, type SpikeView, type WireView } from './model/views.js';
+import { countersView, type CormView, type HostView, type SpikeView, type SwapView, type WireView } from './model/views.js';
 import { HostRecords } from './host-records.js';
 import type { EndpointRecord, Registry } from './registry/index.js';
 import { detectInterface } from '../hw-profiles/lib/detect.js';
@@ -70,6 +72,8 @@ export interface OpenCormEndReply {
   endpoint: string;
 }
 
+export type PeerSwapStep = { step: 'prepare'; wireId: number; underlay: UnderlayPeer } | { step: 'cutover' } | { step: 'finish' };
+
 const FIRST_SPIKE_DOMAIN = 1024;
 /** How often wire states are checked for changes (reading shared memory: cheap). */
 const WIRE_MONITOR_MS = 20;
@@ -104,6 +108,8 @@ export class HostController {
   /** Everything notable that happens here, for the API's event stream. */
   readonly events = new EventFeed();
   private policy: WirePolicy;
+  /** Corm ends being hot-swapped, by the wire id the swap began with: when it was prepared. */
+  private readonly swapsPrepared = new Map<number, bigint>();
 
   private constructor(
     readonly config: HostConfig,
@@ -442,6 +448,116 @@ export class HostController {
       this.desired.cormEnds.delete(wireId);
       await this.reconcile(`wire:${wireId}`);
     });
+  }
+
+  // ---- hot-swap ---------------------------------------------------------------------
+
+  /** Replaces a Spike's wire under traffic, make before break: the Corm's host and this one
+   * prepare a new path (a new wire id), verify it with keepalives, cut over with drain
+   * markers and drop the old path. The Spike, its port and the Corm's VF never change. */
+  async swap(name: string, type: string | undefined): Promise<SwapView> {
+    return this.serial.run(`spike:${name}`, async () => {
+      const s = this.spikes.get(name);
+      if (!s) throw new ControllerError('not-found', `no Spike ${this.config.host}/${name}`, { spike: name });
+      if (!s.wire || !s.connect || !s.corm) throw new ControllerError('conflict', `Spike ${this.config.host}/${name} is not connected: there is no wire to swap`, { spike: name });
+      const want = type ?? s.wire.type;
+      if (s.wire.type !== 'udp' || want !== 'udp') {
+        const { explanation } = await this.placement(s.corm, s.mtu);
+        const reason = explanation.candidates.find((c) => c.type === want)?.reason
+          ?? (want === 'udp' || want === 'local' ? `a ${s.wire.type} wire cannot be swapped to ${want}: ${s.wire.type === 'local' ? 'the Corm is on this host, where no udp wire runs' : `the Corm is on ${s.peerHost}, not on this host`}` : `${want}: not built in this version`);
+        throw new ControllerError('no-wire-fits', `cannot hot-swap ${s.wire.type} wire ${s.wire.wireId} to ${want}: ${reason}`, { spike: name, type: want }, explanation);
+      }
+      const wire = s.wire as UdpWire;
+      const host = await this.records.registry.getHost(s.peerHost!);
+      if (!host) throw new ControllerError('not-found', `host ${s.peerHost} of Corm ${s.corm} is not in the registry`, { corm: s.corm });
+      const from = wire.wireId;
+      const to = this.allocWireId();
+      const far = remoteSwapEnd(s.peerHost!, this.peer(host.controller, s.peerHost!), from, to, this.underlayPeer());
+      let near: ReturnType<typeof localSwapEnd> | undefined;
+      const nearEnd = {
+        name: this.config.host,
+        prepare: async () => {
+          const path = await udpPathTo({ underlayPort: this.underlayPort, local: this.underlay, peer: far.underlay()!, wireId: to });
+          near = localSwapEnd(this.config.host, wire, path);
+          await near.prepare();
+        },
+        cutover: () => near!.cutover(),
+        finish: () => near!.finish(),
+        info: () => near!.info(),
+      };
+      let report: HotSwapReport;
+      try {
+        // The far end first: its reply carries the underlay the near end's path needs.
+        report = await runHotSwap(far, nearEnd);
+      } catch (err) {
+        const msg = err instanceof HotSwapError ? `${err.step} failed at ${err.end}: ${err.message}` : (err as Error).message;
+        this.note('warn', 'wire-swap-failed', { wire: from, spike: name, corm: s.corm, err: msg }, `hot-swap of wire ${from} failed; it carries on unchanged`);
+        const code = err instanceof ApiError && (err.status === 409 || err.status === 403 || err.status === 404) ? 'conflict' : 'peer-failed';
+        throw new ControllerError(code, `hot-swap of wire ${from} failed (${msg}); the wire carries on unchanged`, { wireId: from, spike: name });
+      }
+      await this.publishSpike(name);
+      const view: SwapView = { spike: `${this.config.host}/${name}`, corm: s.corm, type: 'udp', from, to, ...report };
+      this.note('info', 'wire-swap', { ...view, type: 'udp' }, `wire ${from} hot-swapped to ${to} in ${(report.verifyMs + report.settleMs).toFixed(1)} ms`);
+      return view;
+    });
+  }
+
+  private peerCormEnd(caller: string, wireId: number): LiveCormEnd {
+    const e = this.cormEnds.get(wireId);
+    if (!e) throw new ControllerError('not-found', `no wire ${wireId} on ${this.config.host}`, { wireId });
+    if (e.spec.peerHost !== caller) throw new ControllerError('forbidden', `wire ${wireId} belongs to ${e.spec.peerHost}, not ${caller}`, { wireId, caller });
+    return e;
+  }
+
+  /** One step of a hot-swap the Spike's host drives; the end stays under its old id until finish. */
+  async swapCormEnd(caller: string, wireId: number, req: PeerSwapStep): Promise<{ underlay: UnderlayPeer } | undefined> {
+    return this.serial.run(`wire:${wireId}`, async () => {
+      const e = this.peerCormEnd(caller, wireId);
+      try {
+        switch (req.step) {
+          case 'prepare': {
+            if (this.wireIdInUse(req.wireId)) throw new ControllerError('conflict', `wire id ${req.wireId} is in use on ${this.config.host}`, { wireId: req.wireId });
+            const path = await udpPathTo({ underlayPort: this.underlayPort, local: this.underlay, peer: req.underlay, wireId: req.wireId });
+            const since = process.hrtime.bigint();
+            e.wire.prepareSwap(path);
+            this.swapsPrepared.set(wireId, since);
+            return { underlay: this.underlayPeer() };
+          }
+          case 'cutover':
+            e.wire.cutover();
+            return undefined;
+          case 'finish': {
+            e.wire.finishSwap();
+            this.swapsPrepared.delete(wireId);
+            if (e.wire.wireId !== wireId) await this.rekeyCormEnd(e, wireId);
+            return undefined;
+          }
+        }
+      } catch (err) {
+        if (err instanceof ControllerError) throw err;
+        const code = (err as { code?: string }).code;
+        const conflict = code === 'EEXIST' || code === 'EBUSY' || code === 'EAGAIN' || code === 'EINVAL';
+        throw new ControllerError(conflict ? 'conflict' : 'dataplane-failed', `wire ${wireId} ${req.step}: ${(err as Error).message}`, { wireId, step: req.step });
+      }
+    });
+  }
+
+  cormEndSwapInfo(caller: string, wireId: number): PeerSwapInfo {
+    const e = this.peerCormEnd(caller, wireId);
+    const i = e.wire.swapInfo();
+    return { phase: i.phase, held: i.held, settled: i.settled, otherHeard: i.otherHeardSince(this.swapsPrepared.get(wireId) ?? 0n) };
+  }
+
+  /** After a swap the Corm end answers to its new wire id (desired state, registry record). */
+  private async rekeyCormEnd(e: LiveCormEnd, oldId: number): Promise<void> {
+    const spec: CormEndSpec = { ...e.spec, wireId: e.wire.wireId };
+    this.cormEnds.delete(oldId);
+    this.desired.cormEnds.delete(oldId);
+    e.spec = spec;
+    this.cormEnds.set(spec.wireId, e);
+    this.desired.cormEnds.set(spec.wireId, spec);
+    await this.records.putEndpoint(this.vfRecord(spec));
+    this.note('info', 'wire-swap', { from: oldId, to: spec.wireId, type: 'udp', side: 'corm', spike: spec.spike, corm: `${this.config.host}/${spec.corm}` }, `wire ${oldId} hot-swapped to ${spec.wireId}`);
   }
 
   // ---- views ----------------------------------------------------------------------
@@ -806,7 +922,7 @@ export class HostController {
       throw new ControllerError('dataplane-failed', `cannot open the Corm end of wire ${spec.wireId}: ${(err as Error).message}`, { wireId: spec.wireId });
     }
     this.cormEnds.set(spec.wireId, { spec, wire });
-    await this.records.putEndpoint({ id: this.vfId(spec), kind: 'corm', host: this.config.host, mac: spec.spikeMac, attributes: { spike: spec.spike, wire: 'udp', wireId: String(spec.wireId) } });
+    await this.records.putEndpoint(this.vfRecord(spec));
     this.note('info', 'wire-up', { wire: spec.wireId, type: 'udp', corm: corm.id, spike: spec.spike }, `udp wire from ${spec.spike}`);
   }
 
@@ -829,6 +945,10 @@ export class HostController {
   /** The Corm's software VF for one Spike: `<host>/<corm>/<spike host>.<spike name>`. */
   private vfId(spec: CormEndSpec): string {
     return `${this.config.host}/${spec.corm}/${spec.spike.replace('/', '.')}`;
+  }
+
+  private vfRecord(spec: CormEndSpec): EndpointRecord {
+    return { id: this.vfId(spec), kind: 'corm', host: this.config.host, mac: spec.spikeMac, attributes: { spike: spec.spike, wire: 'udp', wireId: String(spec.wireId) } };
   }
 
   private underlayPeer(): UnderlayPeer {

@@ -2,7 +2,8 @@
 // embedded registry; vm1 (hostB) wired over `udp` to hostA's Corm on nic0 through the API.
 import { afterAll, describe, expect, it } from 'vitest';
 import { ApiClient, ApiError } from '../controller/api/api-client.js';
-import type { HostView, SpikeView, WireView } from '../controller/model/views.js';
+import type { HostView, SpikeView, SwapView, WireView } from '../controller/model/views.js';
+import { banana } from './support/banana-cli.js';
 import type { EndpointRecord } from '../controller/registry/index.js';
 import { send, startReceiver } from '../bench/traffic/traffic.js';
 import { referenceTopology, type ReferenceTopology } from './bed/index.js';
@@ -208,6 +209,62 @@ describe('controllers wiring vm1 (hostB) to hostA/nic0 over udp', () => {
     const doc = (await (await fetch(`http://${a.address}/openapi.json`)).json()) as { openapi: string; paths: Record<string, unknown> };
     expect(doc.openapi).toBe('3.1.0');
     expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/v1/spikes', '/v1/spikes/{name}/connect', '/v1/wires/{id}', '/v1/peer/wires']));
+  });
+
+  it('hot-swaps the wire 20 times under sequence-numbered traffic both ways: 0 lost, duplicated or reordered', async () => {
+    const rate = 10_000;
+    const count = rate * 8; // outlasts the swaps; checked below
+    const toExt = await startReceiver({ ifname: 'eth0', netns: topo.ext.ns.name, flow: 51, expect: count, idleMs: 3000 });
+    const toVm = await startReceiver({ ifname: 'eth0', netns: topo.vm1.ns.name, flow: 52, expect: count, idleMs: 3000 });
+    let sending = 2;
+    const senders = [
+      send({ ifname: 'eth0', netns: topo.vm1.ns.name, srcMac: topo.vm1.mac, dstMac: topo.ext.eth0.mac, flow: 51, count, size: 200, rate }),
+      send({ ifname: 'eth0', netns: topo.ext.ns.name, srcMac: topo.ext.eth0.mac, dstMac: topo.vm1.mac, flow: 52, count, size: 200, rate }),
+    ].map((p) => p.finally(() => sending--));
+    let id = (await wires(b))[0]!.id;
+    let underTraffic = 0;
+    for (let i = 0; i < 20; i++) {
+      const r = await b.api.request<SwapView>('POST', '/v1/spikes/vm1/swap', {});
+      expect(r).toMatchObject({ spike: 'hostB/vm1', corm: 'hostA/nic0', type: 'udp', from: id, settled: true });
+      expect(r.to).not.toBe(id);
+      id = r.to;
+      if (sending === 2) underTraffic++;
+    }
+    await Promise.all(senders);
+    const [gotExt, gotVm] = await Promise.all([toExt.done(), toVm.done()]);
+    expect(underTraffic).toBe(20);
+    expect(gotExt).toMatchObject({ unique: count, lost: 0, duplicated: 0, reordered: 0 });
+    expect(gotVm).toMatchObject({ unique: count, lost: 0, duplicated: 0, reordered: 0 });
+    // Both ends answer to the new id; the Corm's VF record names it.
+    expect((await wires(a))[0]).toMatchObject({ id, side: 'corm', state: 'up' });
+    expect((await wires(b))[0]).toMatchObject({ id, side: 'spike', state: 'up' });
+    const vf = (await b.api.request<EndpointRecord[]>('GET', '/v1/endpoints?host=hostA')).find((e) => e.id === 'hostA/nic0/hostB.vm1');
+    expect(vf?.attributes.wireId).toBe(String(id));
+    wire = (await wires(b))[0]!;
+  }, 120_000);
+
+  it('swaps from the CLI by wire id, serializes concurrent swaps, and refuses what cannot be swapped', async () => {
+    const out = await banana(['wire', 'swap', String(wire.id), '--config', b.configFile]);
+    expect(out.out).toMatch(new RegExp(`hostB/vm1 -> hostA/nic0: udp wire ${wire.id} swapped to \\d+ \\(verified in`));
+    const [r1, r2] = await Promise.all([b.api.request<SwapView>('POST', '/v1/spikes/vm1/swap', {}), b.api.request<SwapView>('POST', '/v1/spikes/vm1/swap', {})]);
+    expect(r2.from).toBe(r1.to);
+    const status = async (p: Promise<unknown>) => p.then(() => 200, (e: ApiError) => ({ status: e.status, body: e.body }));
+    expect(await status(b.api.request('POST', '/v1/spikes/ghost/swap', {}))).toMatchObject({ status: 404 });
+    const toLocal = await status(b.api.request('POST', '/v1/spikes/vm1/swap', { type: 'local' }));
+    expect(toLocal).toMatchObject({ status: 409, body: { error: 'no-wire-fits' } });
+    expect(JSON.stringify(toLocal)).toContain('local: not on the same host');
+    const toRdma = await status(b.api.request('POST', '/v1/spikes/vm1/swap', { type: 'rdma' }));
+    expect(JSON.stringify(toRdma)).toMatch(/rdma: .*RDMA/);
+    expect(await status(b.api.request('POST', '/v1/spikes/vm1/swap', { type: 'carrier-pigeon' }))).toMatchObject({ status: 400, body: { field: 'type' } });
+    // Only the host that opened a Corm end may swap it.
+    const asC = new ApiClient({ address: a.address, secret: TEST_SECRET, caller: 'hostC' });
+    expect(await status(asC.request('POST', `/v1/peer/wires/${r2.to}/swap`, { step: 'cutover' }))).toMatchObject({ status: 403 });
+    const fromCormSide = await banana(['wire', 'swap', String(r2.to), '--config', a.configFile]);
+    expect(fromCormSide.code).not.toBe(0);
+    expect(fromCormSide.err).toContain('run the swap there');
+    expect((await wires(b))[0]).toMatchObject({ id: r2.to, state: 'up' });
+    expect(await topo.vm1.ns.exec(['ping', '-c', '2', '-i', '0.1', topo.ext.ip])).toMatch(/2 received/);
+    wire = (await wires(b))[0]!;
   });
 
   it('disconnects both ends, and connects again', async () => {

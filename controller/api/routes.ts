@@ -3,7 +3,7 @@
 import type { z } from 'zod';
 import type { HostController } from '../host-controller.js';
 import type { Registry } from '../registry/index.js';
-import { connectBody, createSpikeBody, endpointQuery, explainQuery, labelsBody, policyBody, openCormEndBody, spikeParams, wireParams } from './schemas.js';
+import { connectBody, createSpikeBody, endpointQuery, explainQuery, labelsBody, policyBody, openCormEndBody, peerSwapBody, spikeParams, swapBody, wireParams } from './schemas.js';
 
 export interface RouteContext {
   controller: HostController;
@@ -63,6 +63,10 @@ export const ROUTES: readonly Route[] = [
     method: 'POST', path: '/v1/spikes/:name/disconnect', summary: "Take a Spike's wire down (both ends)", params: spikeParams, status: 204,
     handler: (c, { params }) => c.controller.disconnect(params.name),
   }),
+  route({
+    method: 'POST', path: '/v1/spikes/:name/swap', summary: "Hot-swap a Spike's wire under traffic, make before break (a new wire, verified, then cut over with drain markers)", params: spikeParams, body: swapBody,
+    handler: (c, { params, body }) => c.controller.swap(params.name, body.type),
+  }),
   route({ method: 'GET', path: '/v1/wires', summary: "This host's wire ends with state and counters", handler: (c) => c.controller.wireViews() }),
   route({ method: 'GET', path: '/v1/wires/:id', summary: 'One wire end: state, MTU, counters, sequence stats', params: wireParams, handler: (c, { params }) => c.controller.wire(params.id) }),
   route({
@@ -77,5 +81,13 @@ export const ROUTES: readonly Route[] = [
   route({
     method: 'DELETE', path: '/v1/peer/wires/:id', summary: 'Peer: close the Corm end of a wire the caller opened', peer: true, params: wireParams, status: 204,
     handler: (c, { params }) => c.controller.closeCormEnd(c.caller, params.id),
+  }),
+  route({
+    method: 'POST', path: '/v1/peer/wires/:id/swap', summary: 'Peer: one step (prepare, cutover, finish) of a hot-swap of a Corm end the caller opened', peer: true, params: wireParams, body: peerSwapBody,
+    handler: (c, { params, body }) => c.controller.swapCormEnd(c.caller, params.id, body),
+  }),
+  route({
+    method: 'GET', path: '/v1/peer/wires/:id/swap', summary: 'Peer: where a hot-swap of a Corm end stands (verified, settled)', peer: true, params: wireParams,
+    handler: (c, { params }) => c.controller.cormEndSwapInfo(c.caller, params.id),
   }),
 ];

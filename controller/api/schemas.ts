@@ -39,18 +39,30 @@ export const endpointQuery = z.strictObject({
   kind: z.enum(['corm', 'spike']).optional(),
 });
 
+const underlaySchema = z.strictObject({
+  ip: z.ipv4(),
+  mtu: z.number().int().min(576).max(65535),
+  udpPort: z.number().int().min(1).max(65535),
+});
+
 export const openCormEndBody = z.strictObject({
   wireId: z.number().int().min(1).max(2 ** 32 - 1),
   corm: nameSchema,
   spike: endpointIdSchema,
   spikeMac: macSchema,
   tenant: z.string().min(1).max(63).optional(),
-  underlay: z.strictObject({
-    ip: z.ipv4(),
-    mtu: z.number().int().min(576).max(65535),
-    udpPort: z.number().int().min(1).max(65535),
-  }),
+  underlay: underlaySchema,
 });
+
+/** Operator: hot-swap a Spike's wire; the type defaults to the one it has. */
+export const swapBody = z.strictObject({ type: z.enum(['local', 'udp', 'tunnel', 'rdma']).optional() });
+
+/** Peer: one step of a hot-swap of a Corm end the caller opened. */
+export const peerSwapBody = z.discriminatedUnion('step', [
+  z.strictObject({ step: z.literal('prepare'), wireId: z.number().int().min(1).max(2 ** 32 - 1), underlay: underlaySchema }),
+  z.strictObject({ step: z.literal('cutover') }),
+  z.strictObject({ step: z.literal('finish') }),
+]);
 
 export const explainQuery = z.strictObject({ spike: nameSchema, corm: endpointIdSchema });
 

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ApiClient, ApiError } from '../api/api-client.js';
 import { readHostConfig } from '../config/host-config.js';
-import type { CormView, HostView, SpikeView, WireView } from '../model/views.js';
+import type { CormView, HostView, SpikeView, SwapView, WireView } from '../model/views.js';
 import type { EndpointRecord, HostRecord } from '../registry/index.js';
 import { explainLines, type Explanation } from '../placement/choose-wire.js';
 import { formatTable } from './table.js';
@@ -25,6 +25,8 @@ export const API_USAGE = `  host                         this host: name, labels
   spike connect NAME CORM-ENDPOINT [--type auto|local|udp]
   spike disconnect NAME
   wire ls | show ID            wire ends with state, MTU and counters
+  wire swap SPIKE|WIRE-ID [--type T]
+                               hot-swap the wire under traffic, make before break (a new wire, verified, then cut over)
   wire explain SPIKE CORM-ENDPOINT
                                every wire type between them: scored, or rejected with the reason
   audit                        frame audit of the host's engine
@@ -138,6 +140,17 @@ async function run(api: ApiClient, words: string[], v: Record<string, string | b
     case 'wire show': {
       const w = await api.request<WireView>('GET', `/v1/wires/${encodeURIComponent(need(arg1, 'wire id'))}`);
       return { data: w, text: wireRows([w]) };
+    }
+    case 'wire swap': {
+      const which = need(arg1, 'Spike name or wire id');
+      let spike = which;
+      if (/^\d+$/.test(which)) {
+        const w = await api.request<WireView>('GET', `/v1/wires/${which}`);
+        if (w.side === 'corm') throw new UsageError(`wire ${which} is driven by its Spike's host (${w.peerHost}): run the swap there`);
+        spike = w.spike.split('/')[1]!;
+      }
+      const r = await api.request<SwapView>('POST', `/v1/spikes/${encodeURIComponent(spike)}/swap`, str('type') ? { type: str('type') } : {});
+      return { data: r, text: `${r.spike} -> ${r.corm}: ${r.type} wire ${r.from} swapped to ${r.to} (verified in ${r.verifyMs.toFixed(1)} ms, drained in ${r.settleMs.toFixed(1)} ms${r.settled ? '' : ', DRAIN MARKERS MISSING'})` };
     }
     case 'wire explain': {
       const q = new URLSearchParams({ spike: need(arg1, 'Spike name'), corm: need(arg2, 'Corm endpoint') });

@@ -75,3 +75,19 @@ export interface HostView {
   underlay: { ifname: string; ip: string; mac: string; mtu: number; udpPort: number; mode: 'native' | 'generic'; counters: CountersView };
   workers: number;
 }
+
+/** What a hot-swap of a Spike's wire reports (`banana wire swap`). */
+export interface SwapView {
+  spike: string;
+  corm: string;
+  type: WireType;
+  /** Wire ids before and after. */
+  from: number;
+  to: number;
+  /** Time until both ends heard each other on the new path, and then until both received
+   * the other's drain markers after cutover. */
+  verifyMs: number;
+  settleMs: number;
+  /** False if an end finished without the other's drain markers. */
+  settled: boolean;
+}

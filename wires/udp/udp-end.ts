@@ -1,6 +1,6 @@
 /** One host's end of a `udp` wire: resolves the next hop on the underlay and adds the wire to
  * the engine in the given switching domain. */
-import { DEFAULT_WIRE_UDP_PORT, type Engine, type Port, type UdpWire } from '../../dataplane/lib/index.js';
+import { DEFAULT_WIRE_UDP_PORT, type Engine, type Port, type UdpPathSettings, type UdpWire } from '../../dataplane/lib/index.js';
 import { resolveNextHop, type UnderlayInterface } from './underlay.js';
 
 /** What one end tells the other about its underlay. */
@@ -21,18 +21,24 @@ export interface UdpEndSettings {
   keepaliveMs?: number;
 }
 
-export async function openUdpEnd(s: UdpEndSettings): Promise<UdpWire> {
-  const nextHopMac = await resolveNextHop(s.local, s.peer.ip);
-  return s.engine.addUdpWire({
+/** The path to the peer with one wire id: what a wire is opened with and what a hot-swap prepares. */
+export async function udpPathTo(s: Pick<UdpEndSettings, 'underlayPort' | 'local' | 'peer' | 'wireId'>): Promise<UdpPathSettings> {
+  return {
     wireId: s.wireId,
     underlay: s.underlayPort,
     localMac: s.local.mac,
-    nextHopMac,
+    nextHopMac: await resolveNextHop(s.local, s.peer.ip),
     localIp: s.local.ip,
     remoteIp: s.peer.ip,
     remotePort: s.peer.udpPort,
     // Both ends must fit the smaller MTU: a frame one side can send, the other must carry back.
     underlayMtu: Math.min(s.local.mtu, s.peer.mtu),
+  };
+}
+
+export async function openUdpEnd(s: UdpEndSettings): Promise<UdpWire> {
+  return s.engine.addUdpWire({
+    ...(await udpPathTo(s)),
     ...(s.domain === undefined ? {} : { domain: s.domain }),
     ...(s.keepaliveMs === undefined ? {} : { keepaliveMs: s.keepaliveMs }),
   });
