@@ -97,6 +97,41 @@ describe('hot-swap of a udp wire', () => {
     }
   }, 120_000);
 
+  it('holds the new path when a drain marker is lost, and delivers the held frames in order on the marker timeout', async () => {
+    const port = topo.fabric.ports.hostB.name;
+    const fabric = topo.fabric.ns;
+    // hostB's drain markers die on the fabric: the Banana type byte (3) sits 29 bytes into the IP header.
+    await fabric.exec(['nft', 'add table bridge lose_markers']);
+    try {
+      await fabric.exec(['nft', 'add chain bridge lose_markers drop_them { type filter hook forward priority 0 ; }']);
+      await fabric.exec(['nft', `add rule bridge lose_markers drop_them iifname ${port} ip protocol udp @nh,232,8 3 counter drop`]);
+      const beforeA = wireA.counters();
+      const beforeB = wireB.counters();
+      const count = 4000;
+      const rx = await startReceiver({ ifname: 'eth0', netns: topo.ext.ns.name, flow: 43, expect: count, idleMs: 2000 });
+      const sending = send({ ifname: 'eth0', netns: topo.vm1.ns.name, srcMac: topo.vm1.mac, dstMac: topo.ext.eth0.mac, flow: 43, count, size: 128, rate: 2000 });
+      await new Promise((r) => setTimeout(r, 500));
+      const report = await swapTo(900);
+      await sending;
+      expect(await rx.done()).toMatchObject({ unique: count, lost: 0, duplicated: 0, reordered: 0 });
+      const a1 = wireA.counters();
+      const b1 = wireB.counters();
+      // hostA waited for the marker that never came, holding hostB's new-path frames...
+      expect(a1.swap_markers_rx - beforeA.swap_markers_rx).toBe(0n);
+      expect(a1.swap_marker_timeouts - beforeA.swap_marker_timeouts).toBe(1n);
+      expect(a1.swap_held - beforeA.swap_held).toBeGreaterThan(100n);
+      expect(a1.wire_seq_gaps - beforeA.wire_seq_gaps).toBe(0n);
+      expect(a1.wire_seq_late - beforeA.wire_seq_late).toBe(0n);
+      // ...for the engine's marker timeout (200 ms); hostB got hostA's marker as usual.
+      expect(report.settleMs).toBeGreaterThan(150);
+      expect(b1.swap_markers_rx - beforeB.swap_markers_rx).toBe(1n);
+      expect(a.auditFrames().ok).toBe(true);
+      expect(await fabric.exec(['nft', 'list table bridge lose_markers'])).toMatch(/counter packets 1 /);
+    } finally {
+      await fabric.exec(['nft', 'delete table bridge lose_markers']);
+    }
+  });
+
   it('refuses a swap to a wire id in use or onto another underlay, and a second swap at once, leaving the wire untouched', async () => {
     const current = wireA.wireId;
     const [pa] = paths(current);
