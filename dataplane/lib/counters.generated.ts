@@ -34,6 +34,8 @@ export const PORT_COUNTER_NAMES = [
   'swap_held', // wire hot-swap: new-path frames held until the old path drained
   'drop_swap_hold_full', // dropped: wire hot-swap hold full before the old path drained
   'swap_marker_timeouts', // wire hot-swap: holds delivered without all drain markers (timeout or path gone)
+  'quiesce_queued', // wire quiesced: frames queued for the peer until resume
+  'drop_quiesce_full', // dropped: wire quiesced and its queue full
 ] as const;
 
 export const WORKER_COUNTER_NAMES = [

@@ -205,6 +205,7 @@ export class Engine extends EventEmitter<EngineEvents> implements PortOwner, Wir
         busyPollUsecs,
         underlayUdpPort,
         domain,
+        xdpTakeover: settings.takeOverBananaXdp ? 1 : 0,
       });
     } catch (e) {
       throw portErrorFrom(e, ctx);
@@ -274,11 +275,12 @@ export class Engine extends EventEmitter<EngineEvents> implements PortOwner, Wir
   }
 
   /** @internal WireOwner */
-  wireSwapStep(wire: UdpWire, step: 'cutover' | 'finish'): void {
-    const native = this.live(step === 'cutover' ? 'cutoverWire' : 'finishWireSwap');
+  wireSwapStep(wire: UdpWire, step: 'cutover' | 'finish' | 'quiesce' | 'resume'): void {
+    const native = this.live(step);
     try {
       if (step === 'cutover') native.cutoverWire(wire.id);
-      else native.finishWireSwap(wire.id);
+      else if (step === 'finish') native.finishWireSwap(wire.id);
+      else native.quiesceWire(wire.id, step === 'quiesce');
     } catch (e) {
       throw portErrorFrom(e, {});
     }

@@ -34,6 +34,7 @@ export interface NativePortSettings {
   busyPollUsecs: number;
   underlayUdpPort: number; // 0: a switch port
   domain: number;
+  xdpTakeover: number; // 1: replace a Banana XDP program left on the interface
 }
 
 export interface NativeUdpWireSettings {
@@ -97,6 +98,8 @@ export interface NativeWireInfo {
   txPath: number;
   rxPath: number;
   held: number;
+  quiesced: boolean;
+  queued: number;
   paths: { used: boolean; wireId: number; maxInnerFrame: number; lastRxNs: bigint }[];
 }
 
@@ -108,6 +111,7 @@ export interface NativeEngine {
   cutoverWire(portId: number): void;
   finishWireSwap(portId: number): void;
   wireInfo(portId: number): NativeWireInfo;
+  quiesceWire(portId: number, on: boolean): void;
   start(): void;
   stop(): void;
   close(): void;

@@ -30,6 +30,10 @@ export interface PortSettings {
   /** Switching domain, 0..32767: frames switch and flood only between ports and wires of one
    * domain (a Corm with its endpoints, a Spike with its wire). Default 0. */
   domain?: number;
+  /** The interface may arrive with a Banana XDP program still attached by another engine (a
+   * VM's tap moved here from another host in a migration): replace it. A foreign program is
+   * never touched (the port fails with EBUSY). Default false. */
+  takeOverBananaXdp?: boolean;
 }
 
 export interface BusyPollSettings {

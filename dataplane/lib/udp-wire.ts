@@ -9,7 +9,7 @@ export interface WireOwner {
   wireCounters(wire: UdpWire): PortCounters;
   removeWire(wire: UdpWire): void;
   prepareWireSwap(wire: UdpWire, settings: UdpPathSettings): number;
-  wireSwapStep(wire: UdpWire, step: 'cutover' | 'finish'): void;
+  wireSwapStep(wire: UdpWire, step: 'cutover' | 'finish' | 'quiesce' | 'resume'): void;
   wireInfo(wire: UdpWire): NativeWireInfo;
 }
 
@@ -30,6 +30,9 @@ export interface WireSwapInfo {
   otherHeardSince(since: bigint): boolean;
   /** This end delivers from the path it sends on, with nothing held: the peer's old path drained. */
   settled: boolean;
+  /** Quiesced: frames for the peer are queued (`queued` of them) until resume. */
+  quiesced: boolean;
+  queued: number;
 }
 
 export type WireState = 'connecting' | 'up' | 'down';
@@ -108,6 +111,19 @@ export class UdpWire {
     this.pending = undefined;
   }
 
+  /** Queues frames for the peer instead of sending them (bounded, counted in quiesce_queued and
+   * drop_quiesce_full) until resume: the peer is in flight (a migrating Spike). */
+  quiesce(): void {
+    if (this.closed) throw new ClosedError(`wire ${this.wireId} is closed (quiesce)`);
+    this.owner.wireSwapStep(this, 'quiesce');
+  }
+
+  /** Sends the queue in order on the wire's current path, ahead of anything new. */
+  resume(): void {
+    if (this.closed) throw new ClosedError(`wire ${this.wireId} is closed (resume)`);
+    this.owner.wireSwapStep(this, 'resume');
+  }
+
   swapInfo(): WireSwapInfo {
     if (this.closed) throw new ClosedError(`wire ${this.wireId} is closed (swapInfo)`);
     const i = this.owner.wireInfo(this);
@@ -121,6 +137,8 @@ export class UdpWire {
       held: i.held,
       otherHeardSince: (since) => Boolean(other?.used) && otherRx > since,
       settled: i.rxPath === i.txPath && i.held === 0,
+      quiesced: i.quiesced,
+      queued: i.queued,
     };
   }
 

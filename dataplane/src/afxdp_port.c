@@ -275,7 +275,8 @@ int bn_afxdp_port__attach(struct bn_port *p, const char *bpf_obj, struct bn_erro
 	if (p->cfg.mode == BN_XDP_GENERIC && p->cfg.zero_copy == 1)
 		return bn_fail(e, EOPNOTSUPP, "bind",
 			       "zero-copy AF_XDP needs native XDP; %s was asked for generic mode", p->cfg.ifname);
-	return bn_xdp_prog__attach(&p->prog, bpf_obj, p->ifindex, p->cfg.ifname, p->cfg.mode, p->cfg.underlay_udp_port, e);
+	return bn_xdp_prog__attach(&p->prog, bpf_obj, p->ifindex, p->cfg.ifname, p->cfg.mode, p->cfg.underlay_udp_port,
+				   p->cfg.xdp_takeover, e);
 }
 
 int bn_afxdp_queue__open(struct bn_port *p, struct bn_queue *q, uint32_t queue_id, int share_fd,

@@ -73,6 +73,7 @@ public:
 			InstanceMethod("cutoverWire", &EngineWrap::CutoverWire),
 			InstanceMethod("finishWireSwap", &EngineWrap::FinishWireSwap),
 			InstanceMethod("wireInfo", &EngineWrap::WireInfo),
+			InstanceMethod("quiesceWire", &EngineWrap::QuiesceWire),
 			InstanceMethod("start", &EngineWrap::Start),
 			InstanceMethod("stop", &EngineWrap::Stop),
 			InstanceMethod("close", &EngineWrap::Close),
@@ -235,6 +236,7 @@ private:
 		cfg.busy_poll_budget = OptU32(s, "busyPollBudget", 0);
 		cfg.busy_poll_usecs = OptU32(s, "busyPollUsecs", 20);
 		cfg.underlay_udp_port = htons((uint16_t)OptU32(s, "underlayUdpPort", 0));
+		cfg.xdp_takeover = OptU32(s, "xdpTakeover", 0) != 0;
 		cfg.domain = (uint16_t)OptU32(s, "domain", 0);
 		bn_port_info pi;
 		bn_error e;
@@ -340,6 +342,16 @@ private:
 		return env.Undefined();
 	}
 
+	Napi::Value QuiesceWire(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		bn_error e;
+		if (bn_engine__wire_quiesce(Live(env), info[0].As<Napi::Number>().Uint32Value(), info[1].ToBoolean().Value() ? 1 : 0,
+					    &e) < 0)
+			throw MakeError(env, e);
+		return env.Undefined();
+	}
+
 	Napi::Value WireInfo(const Napi::CallbackInfo &info)
 	{
 		Napi::Env env = info.Env();
@@ -353,6 +365,8 @@ private:
 		o.Set("txPath", wi.tx_path);
 		o.Set("rxPath", wi.rx_path);
 		o.Set("held", wi.n_held);
+		o.Set("quiesced", wi.quiesced != 0);
+		o.Set("queued", wi.n_queued);
 		Napi::Array paths = Napi::Array::New(env, 2);
 		for (uint32_t k = 0; k < 2; k++) {
 			Napi::Object p = Napi::Object::New(env);

@@ -18,6 +18,13 @@
 
 /* Errors cross from C to JS as this struct: errno plus the step that failed and a message
  * naming what the user has to fix. Every fallible setup function fills one. */
+/* A frame: where it is in its worker's pool and how long it is. */
+struct bn_pkt {
+	uint64_t addr;     /* offset in the worker's pool */
+	uint32_t len;
+	uint32_t pad;
+};
+
 struct bn_error {
 	int err;             /* positive errno */
 	char step[48];       /* e.g. "bind", "xdp_attach", "umem_register" */

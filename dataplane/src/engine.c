@@ -82,7 +82,13 @@ static struct bn_wtable *build_table(struct bn_engine *eng, uint32_t w, uint64_t
 			else if (wire->phase == BN_SWAP_CUT_OVER)
 				eg->drain = other;
 			eg->drain_epoch = wire->drain_epoch;
-			if (under) {
+			eg->quiesced = (uint8_t)wire->quiesced;
+			if (under && wire->quiesced && (int32_t)w != wire->txq_worker) {
+				/* Quiesced: one worker queues, the others hand their frames to it. */
+				eg->via_worker = wire->txq_worker;
+				eg->underlay_row = bn_engine__port_row(&eng->cfg, under->id & 0xff, w);
+				eg->n_markers = (uint8_t)distinct_workers(under);
+			} else if (under) {
 				route_egress(eg, under, w);
 				eg->underlay_row = bn_engine__port_row(&eng->cfg, under->id & 0xff, w);
 				eg->n_markers = (uint8_t)distinct_workers(under);
@@ -301,10 +307,13 @@ static void close_port(struct bn_engine *eng, struct bn_port *p)
 		bn_xdp_prog__forget(&p->prog);
 	if (in_ns)
 		bn_netns__leave(&ns);
-	/* Frames a hot-swap was holding go back to the worker they came from. */
+	/* Frames a hot-swap or a quiesce was holding go back to the worker they came from. */
 	if (p->wire && p->wire->hold_worker >= 0)
 		for (uint32_t i = 0; i < p->wire->n_held; i++)
 			bn_pool__give_back(&eng->workers[p->wire->hold_worker].pool, p->wire->held[i].addr);
+	if (p->wire && p->wire->txq_worker >= 0)
+		for (uint32_t i = 0; i < p->wire->txq_n; i++)
+			bn_pool__give_back(&eng->workers[p->wire->txq_worker].pool, p->wire->txq[i].addr);
 	if (!eng->running)
 		for (uint32_t w = 0; w < eng->cfg.n_workers; w++)
 			bn_pool__take_returned(&eng->workers[w].pool);
@@ -656,6 +665,27 @@ int bn_engine__wire_finish(struct bn_engine *eng, uint32_t port_id, struct bn_er
 	return publish(eng, e);
 }
 
+int bn_engine__wire_quiesce(struct bn_engine *eng, uint32_t port_id, int on, struct bn_error *e)
+{
+	struct bn_udp_wire *w = wire_of(eng, port_id, "quiesce", e);
+	if (!w)
+		return -e->err;
+	if ((uint32_t)on == w->quiesced)
+		return 0;
+	if (on) {
+		struct bn_port *under = port_by_id(eng, w->cfg.underlay_port);
+		if (!under || under->n_queues == 0)
+			return bn_fail(e, ENETDOWN, "quiesce", "wire %u has no underlay queue to queue on",
+				       w->path[w->tx_path].cfg.wire_id);
+		/* Only ever the first queue's worker: a queue left from an earlier quiesce stays its. */
+		w->txq_worker = (int32_t)under->queues[0]->worker;
+		uint32_t quarter = eng->workers[w->txq_worker].pool.n_frames / 4;
+		w->txq_max = quarter < BN_QUIESCE_HOLD ? quarter : BN_QUIESCE_HOLD;
+	}
+	w->quiesced = (uint32_t)on;
+	return publish(eng, e);
+}
+
 int bn_engine__wire_info(struct bn_engine *eng, uint32_t port_id, struct bn_wire_info *info, struct bn_error *e)
 {
 	struct bn_udp_wire *w = wire_of(eng, port_id, "wire_info", e);
@@ -666,6 +696,8 @@ int bn_engine__wire_info(struct bn_engine *eng, uint32_t port_id, struct bn_wire
 	info->tx_path = w->tx_path;
 	info->rx_path = __atomic_load_n(&w->rx_path, __ATOMIC_RELAXED);
 	info->n_held = __atomic_load_n(&w->n_held, __ATOMIC_RELAXED);
+	info->quiesced = w->quiesced;
+	info->n_queued = __atomic_load_n(&w->txq_n, __ATOMIC_RELAXED);
 	for (uint32_t k = 0; k < 2; k++) {
 		info->paths[k].used = w->path[k].used;
 		info->paths[k].wire_id = w->path[k].cfg.wire_id;
@@ -745,6 +777,9 @@ int bn_engine__audit(struct bn_engine *eng, struct bn_frame_audit *per_worker, s
 			if (p && p->wire && p->wire->hold_worker == (int32_t)w)
 				for (uint32_t i = 0; i < p->wire->n_held; i++)
 					audit_visit(&c, p->wire->held[i].addr, BN_IN_HELD);
+			if (p && p->wire && p->wire->txq_worker == (int32_t)w)
+				for (uint32_t i = 0; i < p->wire->txq_n; i++)
+					audit_visit(&c, p->wire->txq[i].addr, BN_IN_HELD);
 			for (uint32_t i = 0; p && i < p->n_queues; i++)
 				if (p->queues[i]->worker == w) {
 					struct bn_queue *q = p->queues[i];

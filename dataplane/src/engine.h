@@ -87,9 +87,15 @@ int bn_engine__wire_prepare(struct bn_engine *eng, uint32_t port_id, const struc
 int bn_engine__wire_cutover(struct bn_engine *eng, uint32_t port_id, struct bn_error *e);
 int bn_engine__wire_finish(struct bn_engine *eng, uint32_t port_id, struct bn_error *e);
 
+/* Quiesce (on) queues the frames switched to a wire instead of sending them (bounded, counted:
+ * quiesce_queued, drop_quiesce_full); resume (off) sends the queue in order on the wire's
+ * current path, ahead of anything new. For a Spike in flight (migration). */
+int bn_engine__wire_quiesce(struct bn_engine *eng, uint32_t port_id, int on, struct bn_error *e);
+
 struct bn_wire_info {
 	uint32_t phase;                 /* enum bn_swap_phase */
 	uint32_t tx_path, rx_path, n_held;
+	uint32_t quiesced, n_queued;
 	struct {
 		uint32_t used, wire_id, max_inner;
 		uint64_t last_rx_ns;

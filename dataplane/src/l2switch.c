@@ -386,12 +386,40 @@ void bn_l2__keepalives(struct bn_worker *w, const struct bn_wtable *t)
 	}
 }
 
-void bn_l2__drain_markers(struct bn_worker *w, const struct bn_wtable *t)
+static void send_batch(struct bn_worker *w, const struct bn_egress *eg, struct bn_batch *b, uint64_t *row);
+
+/* A resumed wire's queue, in order, ahead of anything new; a burst at a time with a kick in
+ * between so the transmit ring never overflows. */
+static void send_queued(struct bn_worker *w, const struct bn_egress *eg, uint64_t *row)
 {
-	w->markers_pending = 0;
+	struct bn_udp_wire *wire = eg->wire;
+	uint32_t done = 0;
+	struct bn_batch b;
+	while (done < wire->txq_n) {
+		b.n = 0;
+		while (b.n < BN_BURST && done < wire->txq_n)
+			b.pkts[b.n++] = wire->txq[done++];
+		send_batch(w, eg, &b, row);
+		eg->local->ops->service(eg->local);
+	}
+	__atomic_store_n(&wire->txq_n, 0, __ATOMIC_RELAXED);
+}
+
+void bn_l2__after_adopt(struct bn_worker *w, const struct bn_wtable *t)
+{
+	w->adopt_pending = 0;
 	for (uint32_t i = 0; i < t->n_ports; i++) {
 		uint32_t slot = t->ports[i];
 		const struct bn_egress *eg = &t->egress[slot];
+		if (bn_likely(!eg->wire))
+			continue;
+		uint64_t *row = bn_engine__port_row(&w->engine->cfg, slot, w->index);
+		if (bn_unlikely(eg->wire->txq_n && !eg->quiesced && eg->wire->txq_worker == (int32_t)w->index)) {
+			if (eg->local && !eg->local->failed)
+				send_queued(w, eg, row);
+			else
+				w->adopt_pending = 1;
+		}
 		if (bn_likely(!eg->drain || eg->drain_epoch != t->epoch || w->marker_epoch[slot] == t->epoch))
 			continue;
 		if (!eg->local || eg->local->failed) {
@@ -400,9 +428,9 @@ void bn_l2__drain_markers(struct bn_worker *w, const struct bn_wtable *t)
 		}
 		if (send_control(w, eg, eg->drain, BN_WIRE_DRAIN, eg->n_markers)) {
 			w->marker_epoch[slot] = t->epoch;
-			bn_count(bn_engine__port_row(&w->engine->cfg, slot, w->index), BN_PC_swap_markers_tx, 1);
+			bn_count(row, BN_PC_swap_markers_tx, 1);
 		} else {
-			w->markers_pending = 1;
+			w->adopt_pending = 1;
 		}
 	}
 }
@@ -431,6 +459,52 @@ static void handoff_out(struct bn_worker *w, const struct bn_egress *eg, struct 
 		bn_pool__free(&w->pool, b->pkts[i].addr);
 }
 
+/* Transmits a batch on its egress (encapsulated first for a wire) and counts it; frames the
+ * ring refused are freed and counted. */
+static void send_batch(struct bn_worker *w, const struct bn_egress *eg, struct bn_batch *b, uint64_t *row)
+{
+	uint64_t first_seq = 0;
+	if (eg->wire && encap_batch(w, eg, b, row, &first_seq) == 0)
+		return;
+	uint32_t sent = eg->local->ops->tx_burst(eg->local, b->pkts, b->n);
+	if (eg->wire && sent < b->n) {
+		/* Numbers of frames the ring refused go back, when nothing raced us, so the peer
+		 * does not count our own tail drops as underlay loss. */
+		uint64_t expect = first_seq + b->n;
+		__atomic_compare_exchange_n(&eg->wire->tx_seq, &expect, first_seq + sent, 0, __ATOMIC_RELAXED,
+					    __ATOMIC_RELAXED);
+	}
+	uint64_t bytes = 0;
+	for (uint32_t i = 0; i < sent; i++)
+		bytes += b->pkts[i].len;
+	bn_count(row, BN_PC_tx_packets, sent);
+	bn_count(row, BN_PC_tx_bytes, eg->wire ? bytes - (uint64_t)sent * BN_UDP_ENCAP_LEN : bytes);
+	if (eg->wire) {
+		bn_count(eg->underlay_row, BN_PC_tx_packets, sent);
+		bn_count(eg->underlay_row, BN_PC_tx_bytes, bytes);
+	}
+	if (sent < b->n)
+		bn_count(row, BN_PC_drop_tx_ring_full, b->n - sent);
+	for (uint32_t i = sent; i < b->n; i++)
+		bn_pool__free(&w->pool, b->pkts[i].addr);
+}
+
+/* A quiesced wire (or one whose queue is still going out): the batch joins its queue. */
+static void queue_for_wire(struct bn_worker *w, const struct bn_egress *eg, struct bn_batch *b, uint64_t *row)
+{
+	struct bn_udp_wire *wire = eg->wire;
+	uint32_t room = wire->txq_max - wire->txq_n;
+	uint32_t k = b->n < room ? b->n : room;
+	for (uint32_t i = 0; i < k; i++)
+		wire->txq[wire->txq_n + i] = b->pkts[i];
+	__atomic_store_n(&wire->txq_n, wire->txq_n + k, __ATOMIC_RELAXED);
+	bn_count(row, BN_PC_quiesce_queued, k);
+	if (k < b->n)
+		bn_count(row, BN_PC_drop_quiesce_full, b->n - k);
+	for (uint32_t i = k; i < b->n; i++)
+		bn_pool__free(&w->pool, b->pkts[i].addr);
+}
+
 void bn_l2__flush(struct bn_worker *w, const struct bn_wtable *t)
 {
 	for (uint32_t d = 0; d < w->n_dirty; d++) {
@@ -438,42 +512,18 @@ void bn_l2__flush(struct bn_worker *w, const struct bn_wtable *t)
 		struct bn_batch *b = &w->out[slot];
 		const struct bn_egress *eg = &t->egress[slot];
 		uint64_t *row = bn_engine__port_row(&w->engine->cfg, slot, w->index);
-		uint32_t sent = 0;
-		uint64_t first_seq = 0;
-		if (eg->wire && eg->local && !eg->local->failed && encap_batch(w, eg, b, row, &first_seq) == 0) {
-			w->out[slot].n = 0;
-			continue;
-		}
 		if (eg->local && !eg->local->failed) {
-			sent = eg->local->ops->tx_burst(eg->local, b->pkts, b->n);
-			if (eg->wire && sent < b->n) {
-				/* Numbers of frames the ring refused go back, when nothing raced us, so the
-				 * peer does not count our own tail drops as underlay loss. */
-				uint64_t expect = first_seq + b->n;
-				__atomic_compare_exchange_n(&eg->wire->tx_seq, &expect, first_seq + sent, 0, __ATOMIC_RELAXED,
-							    __ATOMIC_RELAXED);
-			}
-			uint64_t bytes = 0;
-			for (uint32_t i = 0; i < sent; i++)
-				bytes += b->pkts[i].len;
-			bn_count(row, BN_PC_tx_packets, sent);
-			bn_count(row, BN_PC_tx_bytes, eg->wire ? bytes - (uint64_t)sent * BN_UDP_ENCAP_LEN : bytes);
-			if (eg->wire) {
-				bn_count(eg->underlay_row, BN_PC_tx_packets, sent);
-				bn_count(eg->underlay_row, BN_PC_tx_bytes, bytes);
-			}
-			if (sent < b->n)
-				bn_count(row, BN_PC_drop_tx_ring_full, b->n - sent);
+			if (bn_unlikely(eg->wire && (eg->quiesced || eg->wire->txq_n) && eg->wire->txq_worker == (int32_t)w->index))
+				queue_for_wire(w, eg, b, row);
+			else
+				send_batch(w, eg, b, row);
 		} else if (eg->via_worker >= 0 && eg->port_id) {
 			handoff_out(w, eg, b, row);
-			sent = b->n;
-			b->n = 0;
-			continue;
 		} else {
 			bn_count(row, BN_PC_drop_port_down, b->n);
+			for (uint32_t i = 0; i < b->n; i++)
+				bn_pool__free(&w->pool, b->pkts[i].addr);
 		}
-		for (uint32_t i = sent; i < b->n; i++)
-			bn_pool__free(&w->pool, b->pkts[i].addr);
 		b->n = 0;
 	}
 	w->n_dirty = 0;

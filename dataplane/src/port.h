@@ -9,11 +9,6 @@
 #include "xdp_prog.h"
 #include "wire_udp.h"
 
-struct bn_pkt {
-	uint64_t addr;     /* offset in the worker's pool */
-	uint32_t len;
-	uint32_t pad;
-};
 
 struct bn_queue;
 
@@ -72,6 +67,7 @@ struct bn_port_config {
 	uint32_t busy_poll_usecs;
 	uint16_t underlay_udp_port;   /* network order; 0: a switch port, else the wires' underlay */
 	uint16_t domain;              /* switching domain (0..BN_MAX_DOMAIN); frames never cross domains */
+	int xdp_takeover;             /* replace a Banana XDP program left on the interface */
 };
 
 struct bn_port {

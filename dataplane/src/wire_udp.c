@@ -27,6 +27,7 @@ void bn_udp_wire__init(struct bn_udp_wire *w, const struct bn_udp_wire_config *c
 	memset(w, 0, sizeof(*w));
 	w->cfg = *cfg;
 	w->hold_worker = -1;
+	w->txq_worker = -1;
 	bn_udp_path__init(&w->path[0], cfg);
 }
 

@@ -53,6 +53,8 @@ struct bn_udp_wire_config {
 
 /* Frames of the new path a receiver holds while the old path drains, at most. */
 #define BN_SWAP_HOLD 1024
+/* Frames a quiesced wire queues for its peer, at most (and at most a quarter of the pool). */
+#define BN_QUIESCE_HOLD 4096
 /* A hold whose drain markers never came (lost, or the peer died mid-swap) is delivered after this. */
 #define BN_SWAP_MARKER_TIMEOUT_NS (200ULL * 1000 * 1000)
 
@@ -94,6 +96,13 @@ struct bn_udp_wire {
 	int32_t hold_worker;                 /* whose pool the held frames are from; -1 none */
 	uint64_t hold_since_ns;
 	struct bn_held_frame held[BN_SWAP_HOLD];
+	/* quiesce, transmit side: frames switched to the wire wait here (not encapsulated) until
+	 * resume; its owner worker only (the audit and removal read it with workers parked/gone) */
+	uint32_t quiesced;                   /* JS thread; workers read their table's copy */
+	int32_t txq_worker;                  /* the worker whose pool the queued frames are from */
+	uint32_t txq_n;
+	uint32_t txq_max;
+	struct bn_pkt txq[BN_QUIESCE_HOLD];
 };
 
 void bn_udp_wire__init(struct bn_udp_wire *w, const struct bn_udp_wire_config *cfg);

@@ -152,9 +152,10 @@ void *bn_worker__run(void *arg)
 		}
 		bn_pool__take_returned(&w->pool);
 		/* Before anything new is sent with this table: the old path of a wire cut over
-		 * in it gets its drain marker behind the last frame sent on it. */
-		if (bn_unlikely(t != prev || w->markers_pending))
-			bn_l2__drain_markers(w, t);
+		 * in it gets its drain marker behind the last frame sent on it, and a resumed
+		 * wire's queue goes out ahead of new frames. */
+		if (bn_unlikely(t != prev || w->adopt_pending))
+			bn_l2__after_adopt(w, t);
 
 		uint32_t moved = w->engine->cfg.n_workers > 1 ? bn_l2__handoff_in(w, t) : 0;
 		for (uint32_t i = 0; i < t->n_queues; i++) {

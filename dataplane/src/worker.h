@@ -24,6 +24,7 @@ struct bn_egress {
 	uint16_t domain;             /* frames switch and flood only between ports of one domain */
 	uint8_t n_paths;             /* a wire port: paths its wire ids map to (2 during a hot-swap) */
 	uint8_t n_markers;           /* a wire port: workers that transmit on it, one drain marker each */
+	uint8_t quiesced;            /* a wire port: frames for it are queued by its owner worker, not sent */
 };
 
 #define BN_WIRE_MAP 256          /* wire id -> port slot, open addressing */
@@ -65,7 +66,7 @@ struct bn_worker {
 	struct bn_pkt rx[BN_BURST];
 	struct bn_batch out[BN_MAX_PORTS];
 	uint64_t marker_epoch[BN_MAX_PORTS];     /* per wire slot: the cutover epoch whose marker went out */
-	uint32_t markers_pending;                /* a marker could not be sent yet: retry every loop */
+	uint32_t adopt_pending;                  /* a marker or queued frames could not go yet: retry every loop */
 	/* written by the worker, read by the JS thread and other workers */
 	uint64_t ack_epoch BN_ALIGNED;
 	uint32_t paused;
@@ -92,8 +93,9 @@ void bn_l2__from_underlay(struct bn_worker *w, const struct bn_wtable *t, struct
 /* Housekeeping: keepalives on idle wires this worker can transmit on (and on paths being
  * verified for a hot-swap); holds of a hot-swap whose drain markers never came are delivered. */
 void bn_l2__keepalives(struct bn_worker *w, const struct bn_wtable *t);
-/* After adopting a table: drain markers on the old path of wires cut over in it. */
-void bn_l2__drain_markers(struct bn_worker *w, const struct bn_wtable *t);
+/* After adopting a table: drain markers on the old path of wires cut over in it, and the
+ * queue of wires resumed in it. */
+void bn_l2__after_adopt(struct bn_worker *w, const struct bn_wtable *t);
 void bn_l2__queue_out(struct bn_worker *w, uint32_t slot, uint64_t addr, uint32_t len);
 void bn_l2__flush(struct bn_worker *w, const struct bn_wtable *t);
 uint32_t bn_l2__handoff_in(struct bn_worker *w, const struct bn_wtable *t);

@@ -62,8 +62,38 @@ static int attach_mode(struct bn_xdp_prog *p, const char *ifname, enum bn_xdp_mo
 		       last_libbpf_msg);
 }
 
+/* The kernel keeps 15 characters of a program's name. */
+#define BN_PROG_NAME_SEEN "banana_xsk_redi"
+
+/* Detaches a Banana program another engine left on the interface. Returns 0 if there was
+ * none or it was removed, -EBUSY (with the error filled) if a foreign program is attached. */
+static int take_over(int ifindex, const char *ifname, struct bn_error *e)
+{
+	LIBBPF_OPTS(bpf_xdp_query_opts, q);
+	if (bpf_xdp_query(ifindex, 0, &q) < 0 || q.attach_mode == XDP_ATTACHED_NONE)
+		return 0;
+	uint32_t id = q.attach_mode == XDP_ATTACHED_DRV ? q.drv_prog_id : q.skb_prog_id;
+	struct bpf_prog_info info;
+	uint32_t len = sizeof(info);
+	memset(&info, 0, sizeof(info));
+	int fd = bpf_prog_get_fd_by_id(id);
+	int ours = fd >= 0 && bpf_obj_get_info_by_fd(fd, &info, &len) == 0 &&
+		   strncmp(info.name, BN_PROG_NAME_SEEN, sizeof(info.name)) == 0;
+	if (fd >= 0)
+		close(fd);
+	if (!ours)
+		return bn_fail(e, EBUSY, "xdp_attach", "%s has a foreign XDP program attached (id %u, '%s'): not taking it over",
+			       ifname, id, info.name);
+	uint32_t flags = q.attach_mode == XDP_ATTACHED_DRV ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE;
+	int rc = bpf_xdp_detach(ifindex, flags, NULL);
+	if (rc < 0)
+		return bn_fail(e, -rc, "xdp_attach", "cannot remove the Banana XDP program (id %u) left on %s: %s", id, ifname,
+			       strerror(-rc));
+	return 0;
+}
+
 int bn_xdp_prog__attach(struct bn_xdp_prog *p, const char *obj_path, int ifindex, const char *ifname,
-			enum bn_xdp_mode mode, uint16_t udp_port_be, struct bn_error *e)
+			enum bn_xdp_mode mode, uint16_t udp_port_be, int takeover, struct bn_error *e)
 {
 	int rc;
 	memset(p, 0, sizeof(*p));
@@ -105,6 +135,8 @@ int bn_xdp_prog__attach(struct bn_xdp_prog *p, const char *obj_path, int ifindex
 		goto err_close_obj;
 	}
 
+	if (takeover && (rc = take_over(ifindex, ifname, e)) < 0)
+		goto err_close_obj;
 	if (mode == BN_XDP_AUTO) {
 		struct bn_error native_err;
 		rc = attach_mode(p, ifname, BN_XDP_NATIVE, &native_err);

@@ -15,9 +15,11 @@ struct bn_xdp_prog {
 	struct bpf_object *obj;
 };
 
-/* udp_port_be: 0 to take every frame, else only IPv4 UDP to that port (an underlay port). */
+/* udp_port_be: 0 to take every frame, else only IPv4 UDP to that port (an underlay port).
+ * takeover: an interface that arrives with a Banana program still attached (a VM's tap moved
+ * here from another host's engine) gets ours instead; any other program is never touched. */
 int bn_xdp_prog__attach(struct bn_xdp_prog *p, const char *obj_path, int ifindex, const char *ifname,
-			enum bn_xdp_mode mode, uint16_t udp_port_be, struct bn_error *e);
+			enum bn_xdp_mode mode, uint16_t udp_port_be, int takeover, struct bn_error *e);
 int bn_xdp_prog__set_socket(struct bn_xdp_prog *p, uint32_t queue, int xsk_fd, struct bn_error *e);
 void bn_xdp_prog__clear_socket(struct bn_xdp_prog *p, uint32_t queue);
 void bn_xdp_prog__detach(struct bn_xdp_prog *p);
