@@ -18,8 +18,8 @@ import type { CormConfig, HostConfig } from './config/host-config.js';
 import { ControllerError } from './controller-error.js';
 import { KeyedSerial } from './keyed-serial.js';
 import { actionKey, plan, type Action, type HostState, type SpikeState } from './model/plan.js';
-import type { ConnectSpec, CormEndSpec, SpikeSpec } from './model/specs.js';
-import { countersView, type CormView, type HostView, type SpikeView, type SwapView, type WireView } from './model/views.js';
+import type { ConnectSpec, CormEndSpec, RequestedWireType, SpikeSpec } from './model/specs.js';
+import { countersView, type CormView, type HostView, type MigrationView, type SpikeView, type SwapView, type WireView } from './model/views.js';
 import { HostRecords } from './host-records.js';
 import type { EndpointRecord, Registry } from './registry/index.js';
 import { detectInterface } from '../hw-profiles/lib/detect.js';
@@ -47,9 +47,10 @@ interface LiveSpike {
   mtu: number;
   connect?: ConnectSpec;
   wire?: WireEnd;
-  /** Where the wire goes: the Corm id and, for a remote one, its host. */
+  /** Where the wire goes: the Corm id and, for a remote one, its host and underlay. */
   corm?: string;
   peerHost?: string;
+  peerUnderlay?: UnderlayPeer;
 }
 
 interface LiveCormEnd {
@@ -72,7 +73,56 @@ export interface OpenCormEndReply {
   endpoint: string;
 }
 
-export type PeerSwapStep = { step: 'prepare'; wireId: number; underlay: UnderlayPeer } | { step: 'cutover' } | { step: 'finish' };
+/** A step of a hot-swap (prepare, cutover, finish) or of a migration of the Spike's end to
+ * another host (prepare with `to`, quiesce, switch, abort) on a Corm end. */
+export type PeerSwapStep =
+  | { step: 'prepare'; wireId: number; underlay: UnderlayPeer; to?: { host: string; spike: string } }
+  | { step: 'cutover' }
+  | { step: 'finish' }
+  | { step: 'quiesce' }
+  | { step: 'switch' }
+  | { step: 'abort' };
+
+/** What the target host of a migration is told of the Spike it takes in. */
+export interface AdoptSpikeRequest {
+  name: string;
+  ifname: string;
+  mac: string;
+  tenant?: string;
+  corm: string;
+  cormHost: string;
+  requested: RequestedWireType;
+  wireId: number;
+  cormUnderlay: UnderlayPeer;
+}
+
+/** A Spike on its way here: its wire end is up, its interface not yet. */
+interface ArrivingSpike {
+  req: AdoptSpikeRequest;
+  from: string;
+  domain: number;
+  wire: UdpWire;
+}
+
+export type MigrationPhase = 'prepare' | 'quiesce' | 'switch' | 'resume' | 'abort' | 'all';
+
+/** A migration this host (the Spike's current one) drives. */
+interface Migration {
+  view: MigrationView;
+  target: ApiClient;
+  corm: ApiClient;
+  quiescedAt?: number;
+  dropsBefore?: bigint;
+}
+
+/** A Corm end whose Spike is moving to another host. */
+interface CormEndMove {
+  to: { host: string; spike: string };
+  peer: UnderlayPeer;
+  /** Counters when quiesced: what the move queued and dropped. */
+  queuedBefore?: bigint;
+  droppedBefore?: bigint;
+}
 
 const FIRST_SPIKE_DOMAIN = 1024;
 /** How often wire states are checked for changes (reading shared memory: cheap). */
@@ -110,6 +160,12 @@ export class HostController {
   private policy: WirePolicy;
   /** Corm ends being hot-swapped, by the wire id the swap began with: when it was prepared. */
   private readonly swapsPrepared = new Map<number, bigint>();
+  /** Corm ends whose Spike moves to another host, by the wire id the move began with. */
+  private readonly moves = new Map<number, CormEndMove>();
+  /** Spikes migrating to this host, by name, until their interface is bound. */
+  private readonly arriving = new Map<string, ArrivingSpike>();
+  /** Migrations of this host's Spikes, by name, until done or aborted. */
+  private readonly migrations = new Map<string, Migration>();
 
   private constructor(
     readonly config: HostConfig,
@@ -509,18 +565,21 @@ export class HostController {
     return e;
   }
 
-  /** One step of a hot-swap the Spike's host drives; the end stays under its old id until finish. */
-  async swapCormEnd(caller: string, wireId: number, req: PeerSwapStep): Promise<{ underlay: UnderlayPeer } | undefined> {
+  /** One step of a hot-swap or a migration the Spike's host drives; the end stays under its
+   * old id until finish (switch, for a migration). */
+  async swapCormEnd(caller: string, wireId: number, req: PeerSwapStep): Promise<{ underlay: UnderlayPeer } | { queued: number; dropped: number } | undefined> {
     return this.serial.run(`wire:${wireId}`, async () => {
       const e = this.peerCormEnd(caller, wireId);
       try {
         switch (req.step) {
           case 'prepare': {
             if (this.wireIdInUse(req.wireId)) throw new ControllerError('conflict', `wire id ${req.wireId} is in use on ${this.config.host}`, { wireId: req.wireId });
+            if (req.to) await this.authorizeMove(e, caller, req.to, req.underlay);
             const path = await udpPathTo({ underlayPort: this.underlayPort, local: this.underlay, peer: req.underlay, wireId: req.wireId });
             const since = process.hrtime.bigint();
             e.wire.prepareSwap(path);
             this.swapsPrepared.set(wireId, since);
+            if (req.to) this.moves.set(wireId, { to: req.to, peer: req.underlay });
             return { underlay: this.underlayPeer() };
           }
           case 'cutover':
@@ -530,6 +589,37 @@ export class HostController {
             e.wire.finishSwap();
             this.swapsPrepared.delete(wireId);
             if (e.wire.wireId !== wireId) await this.rekeyCormEnd(e, wireId);
+            return undefined;
+          }
+          case 'quiesce': {
+            const move = this.requireMove(wireId);
+            const c = e.wire.counters();
+            move.queuedBefore = c.quiesce_queued;
+            move.droppedBefore = c.drop_quiesce_full;
+            e.wire.quiesce();
+            this.note('info', 'wire-quiesced', { wire: wireId, spike: e.spec.spike, to: move.to.spike }, `wire ${wireId}: frames for ${e.spec.spike} are queued while it moves`);
+            return undefined;
+          }
+          case 'switch': {
+            // Cut over to the new host, drop the path to the old one, send what was queued.
+            const move = this.requireMove(wireId);
+            e.wire.cutover();
+            e.wire.finishSwap();
+            e.wire.resume();
+            const c = e.wire.counters();
+            const queued = Number(c.quiesce_queued - (move.queuedBefore ?? c.quiesce_queued));
+            const dropped = Number(c.drop_quiesce_full - (move.droppedBefore ?? c.drop_quiesce_full));
+            this.moves.delete(wireId);
+            this.swapsPrepared.delete(wireId);
+            await this.rekeyCormEnd(e, wireId, move);
+            return { queued, dropped };
+          }
+          case 'abort': {
+            const info = e.wire.swapInfo();
+            if (info.phase === 'prepared') e.wire.finishSwap();
+            if (info.quiesced) e.wire.resume();
+            this.moves.delete(wireId);
+            this.swapsPrepared.delete(wireId);
             return undefined;
           }
         }
@@ -542,22 +632,272 @@ export class HostController {
     });
   }
 
+  // ---- migration, source side ------------------------------------------------------
+
+  /** Moves a Spike's backend to another host with its VM (Banana + Netbus), in the phases a VM
+   * manager drives: prepare (the target takes the Spike in, the Corm verifies a path to it),
+   * quiesce (the Corm queues what is sent to the VM), [the VM's interface moves], switch (the
+   * target binds it, the Corm moves to it and sends the queue), resume (this host lets go).
+   * `all` runs them in order, waiting up to waitMs for the interface after quiesce. */
+  async migrate(name: string, to: string, phase: MigrationPhase, waitMs = 30_000): Promise<MigrationView> {
+    return this.serial.run(`spike:${name}`, async () => {
+      const s = this.spikes.get(name);
+      if (!s) throw new ControllerError('not-found', `no Spike ${this.config.host}/${name}`, { spike: name });
+      let m = this.migrations.get(name);
+      if (m && m.view.to !== to) throw new ControllerError('conflict', `Spike ${name} is already moving to ${m.view.to} (${m.view.phase})`, { spike: name });
+      // `all` goes on from wherever a phased migration stands.
+      const all: MigrationPhase[] = ['prepare', 'quiesce', 'switch', 'resume'];
+      const reached = m ? { prepared: 1, quiesced: 2, switched: 3, done: 4, aborted: 4 }[m.view.phase] : 0;
+      const steps: MigrationPhase[] = phase === 'all' ? all.slice(reached) : [phase];
+      for (const step of steps) {
+        if (step === 'prepare') m = await this.migratePrepare(s, to);
+        else {
+          if (!m) throw new ControllerError('conflict', `Spike ${name} has no migration to ${to} prepared`, { spike: name });
+          await this.migrateStep(s, m, step, phase === 'all' ? waitMs : 0);
+        }
+      }
+      return { ...m!.view };
+    });
+  }
+
+  private async migratePrepare(s: LiveSpike, to: string): Promise<Migration> {
+    const name = s.spec.name;
+    if (this.migrations.has(name)) throw new ControllerError('conflict', `Spike ${name} is already moving to ${this.migrations.get(name)!.view.to}`, { spike: name });
+    if (to === this.config.host) throw new ControllerError('bad-request', `Spike ${name} is on ${to} already`, { spike: name });
+    if (!s.wire || s.wire.type !== 'udp' || !s.corm || !s.peerHost || !s.peerUnderlay) {
+      throw new ControllerError('conflict', `Spike ${name} has no udp wire to a Corm on another host: a migration moves such a wire's far end (${s.wire ? `it has a ${s.wire.type} wire` : 'it is not connected'})`, { spike: name });
+    }
+    const [target, cormHost] = await Promise.all([this.records.registry.getHost(to), this.records.registry.getHost(s.peerHost)]);
+    if (!target) throw new ControllerError('not-found', `host ${to} is not in the registry`, { host: to });
+    if (!cormHost) throw new ControllerError('not-found', `host ${s.peerHost} of Corm ${s.corm} is not in the registry`, { host: s.peerHost });
+    const wire = s.wire as UdpWire;
+    const m: Migration = {
+      target: this.peer(target.controller, to),
+      corm: this.peer(cormHost.controller, s.peerHost),
+      view: {
+        spike: `${this.config.host}/${name}`, from: this.config.host, to, corm: s.corm, phase: 'prepared', wire: { from: wire.wireId, to: this.allocWireId() },
+        queued: null, dropped: null, lostAtSource: null, gapMs: null, switchMs: null, bindMs: null,
+      },
+    };
+    const want = this.requested.get(name);
+    const adopt: AdoptSpikeRequest = {
+      name, ifname: s.spec.ifname, mac: s.spec.mac, corm: s.corm, cormHost: s.peerHost, requested: want?.type ?? 'udp', wireId: m.view.wire.to, cormUnderlay: s.peerUnderlay,
+      ...(s.spec.tenant ? { tenant: s.spec.tenant } : {}),
+    };
+    const path = `/v1/peer/wires/${m.view.wire.from}/swap`;
+    const fail = async (step: string, err: unknown): Promise<never> => {
+      await Promise.allSettled([m.corm.request('POST', path, { step: 'abort' }), m.target.request('DELETE', `/v1/peer/spikes/${name}`)]);
+      const status = err instanceof ApiError ? err.status : 0;
+      const reason = err instanceof ApiError ? ((err.body as { message?: string } | undefined)?.message ?? err.message) : (err as Error).message;
+      throw new ControllerError(status === 403 ? 'forbidden' : status === 404 ? 'not-found' : status === 409 ? 'conflict' : 'peer-failed', `migration of ${name} to ${to}: ${step} failed: ${reason}; nothing moved`, { spike: name, to });
+    };
+    let underlay: UnderlayPeer;
+    try {
+      underlay = (await m.target.request<{ underlay: UnderlayPeer }>('POST', '/v1/peer/spikes', adopt)).underlay;
+    } catch (err) {
+      return fail(`${to} taking the Spike in`, err);
+    }
+    try {
+      await m.corm.request('POST', path, { step: 'prepare', wireId: m.view.wire.to, underlay, to: { host: to, spike: `${to}/${name}` } });
+      const deadline = Date.now() + 2000;
+      for (;;) {
+        const [c, t] = await Promise.all([m.corm.request<PeerSwapInfo>('GET', path), m.target.request<{ wireState: string }>('GET', `/v1/peer/spikes/${name}`)]);
+        if (c.otherHeard && t.wireState === 'up') break;
+        if (Date.now() > deadline) throw new Error(`the path ${s.peerHost} <-> ${to} carried no keepalive within 2 s`);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    } catch (err) {
+      return fail(`${s.peerHost} preparing a path to ${to}`, err);
+    }
+    this.migrations.set(name, m);
+    this.note('info', 'migration', { ...m.view }, `Spike ${name}: migration to ${to} prepared`);
+    return m;
+  }
+
+  private async migrateStep(s: LiveSpike, m: Migration, step: MigrationPhase, waitMs: number): Promise<void> {
+    const name = s.spec.name;
+    const path = `/v1/peer/wires/${m.view.wire.from}/swap`;
+    const need = (phase: MigrationView['phase']) => {
+      if (m.view.phase !== phase) throw new ControllerError('conflict', `Spike ${name}: cannot ${step} a migration that is ${m.view.phase}`, { spike: name, phase: m.view.phase });
+    };
+    switch (step) {
+      case 'quiesce': {
+        need('prepared');
+        m.dropsBefore = this.sourceDrops(s);
+        await m.corm.request('POST', path, { step: 'quiesce' });
+        m.quiescedAt = performance.now();
+        m.view.phase = 'quiesced';
+        break;
+      }
+      case 'switch': {
+        need('quiesced');
+        // Wait for the interface (phase all): the target answers 409 until it is there.
+        const deadline = Date.now() + waitMs;
+        let t0 = performance.now();
+        for (;;) {
+          t0 = performance.now();
+          try {
+            m.view.bindMs = (await m.target.request<{ bindMs: number }>('POST', `/v1/peer/spikes/${name}/bind`)).bindMs;
+            break;
+          } catch (err) {
+            if (!(err instanceof ApiError && err.status === 409) || Date.now() > deadline) {
+              throw new ControllerError(err instanceof ApiError && err.status === 409 ? 'conflict' : 'peer-failed', `Spike ${name}: ${m.view.to} cannot bind it: ${err instanceof ApiError ? ((err.body as { message?: string } | undefined)?.message ?? err.message) : (err as Error).message}; still quiesced (retry switch, or abort)`, { spike: name });
+            }
+            await new Promise((r) => setTimeout(r, 5));
+          }
+        }
+        const r = await m.corm.request<{ queued: number; dropped: number }>('POST', path, { step: 'switch' });
+        const done = performance.now();
+        Object.assign(m.view, { phase: 'switched', queued: r.queued, dropped: r.dropped, switchMs: done - t0, gapMs: m.quiescedAt === undefined ? null : done - m.quiescedAt });
+        break;
+      }
+      case 'resume': {
+        need('switched');
+        m.view.lostAtSource = Number(this.sourceDrops(s) - (m.dropsBefore ?? 0n));
+        // The Corm has dropped the path to us: our end and the port of the interface that left go.
+        s.wire?.close();
+        s.port.close();
+        this.spikes.delete(name);
+        this.desired.spikes.delete(name);
+        this.requested.delete(name);
+        this.blocked.delete(name);
+        this.freeDomains.push(s.domain);
+        await this.records.deleteEndpoint(`${this.config.host}/${name}`);
+        m.view.phase = 'done';
+        this.migrations.delete(name);
+        break;
+      }
+      case 'abort': {
+        if (m.view.phase === 'switched') throw new ControllerError('conflict', `Spike ${name} has switched to ${m.view.to}: finish with resume`, { spike: name });
+        await Promise.allSettled([m.corm.request('POST', path, { step: 'abort' }), m.target.request('DELETE', `/v1/peer/spikes/${name}`)]);
+        m.view.phase = 'aborted';
+        this.migrations.delete(name);
+        break;
+      }
+      default:
+        throw new ControllerError('bad-request', `unknown migration phase ${step}`, { spike: name });
+    }
+    this.note(m.view.phase === 'aborted' ? 'warn' : 'info', 'migration', { ...m.view }, `Spike ${name}: migration to ${m.view.to} ${m.view.phase}`);
+  }
+
+  /** Frames for the VM this host could not deliver any more: its interface left. */
+  private sourceDrops(s: LiveSpike): bigint {
+    const c = s.port.counters();
+    return c.drop_port_down + c.drop_tx_ring_full;
+  }
+
+  // ---- migration, target side ------------------------------------------------------
+
+  /** Takes in a Spike that is about to move here with its VM: a domain and a wire end to its
+   * Corm now, the port when the interface arrives (bindArriving). */
+  async adoptSpike(caller: string, req: AdoptSpikeRequest): Promise<{ underlay: UnderlayPeer }> {
+    return this.serial.run(`spike:${req.name}`, async () => {
+      if (this.spikes.has(req.name) || this.arriving.has(req.name)) {
+        throw new ControllerError('conflict', `${this.config.host} already has a Spike ${req.name}`, { spike: req.name });
+      }
+      const rec = await this.records.registry.getEndpoint(`${caller}/${req.name}`);
+      if (!rec || rec.kind !== 'spike') throw new ControllerError('forbidden', `${caller} has no Spike ${req.name} to move here`, { caller, spike: req.name });
+      const domain = this.freeDomains.pop() ?? this.nextDomain++;
+      try {
+        const wire = await openUdpEnd({ engine: this.engine, underlayPort: this.underlayPort, local: this.underlay, peer: req.cormUnderlay, wireId: req.wireId, domain, keepaliveMs: this.config.keepaliveMs });
+        this.arriving.set(req.name, { req, from: caller, domain, wire });
+      } catch (err) {
+        this.freeDomains.push(domain);
+        throw new ControllerError('dataplane-failed', `cannot open the wire end for arriving Spike ${req.name}: ${(err as Error).message}`, { spike: req.name });
+      }
+      this.note('info', 'spike-arriving', { spike: req.name, from: caller, wire: req.wireId, corm: req.corm }, `Spike ${req.name} is moving here from ${caller}`);
+      return { underlay: this.underlayPeer() };
+    });
+  }
+
+  private requireArriving(caller: string, name: string): ArrivingSpike {
+    const a = this.arriving.get(name);
+    if (!a) throw new ControllerError('not-found', `no Spike ${name} is moving to ${this.config.host}`, { spike: name });
+    if (a.from !== caller) throw new ControllerError('forbidden', `Spike ${name} is moving here from ${a.from}, not ${caller}`, { spike: name, caller });
+    return a;
+  }
+
+  arrivingInfo(caller: string, name: string): { wireState: string } {
+    return { wireState: this.requireArriving(caller, name).wire.state() };
+  }
+
+  /** The interface is here: bind it (taking over the Banana XDP program the old host's engine
+   * left on it) in the domain its wire end already sits in. */
+  async bindArriving(caller: string, name: string): Promise<{ bindMs: number }> {
+    return this.serial.run(`spike:${name}`, async () => {
+      const a = this.requireArriving(caller, name);
+      const t0 = performance.now();
+      const spec: SpikeSpec = { name, ifname: a.req.ifname, netns: '', mac: a.req.mac, ...(a.req.tenant ? { tenant: a.req.tenant } : {}) };
+      const link = await describeLink(this.config.netns, spec.ifname).catch((err: unknown) => {
+        throw new ControllerError('conflict', `Spike ${name}: ${spec.ifname} has not arrived on ${this.config.host} yet (${(err as Error).message})`, { spike: name, ifname: spec.ifname });
+      });
+      let port: Port;
+      try {
+        port = this.engine.addPort({ ifname: spec.ifname, netns: this.config.netns, domain: a.domain, ringSize: this.config.spikes.ringSize, takeOverBananaXdp: true });
+      } catch (err) {
+        throw new ControllerError('dataplane-failed', `cannot bind arriving Spike ${name} to ${spec.ifname}: ${(err as Error).message}`, { spike: name });
+      }
+      const bindMs = performance.now() - t0;
+      const connect: ConnectSpec = { corm: a.req.corm, type: 'udp' };
+      this.arriving.delete(name);
+      this.spikes.set(name, { spec, port, domain: a.domain, mtu: link.mtu, connect, wire: a.wire, corm: a.req.corm, peerHost: a.req.cormHost, peerUnderlay: a.req.cormUnderlay });
+      this.desired.spikes.set(name, { spec, connect });
+      this.requested.set(name, { corm: a.req.corm, type: a.req.requested });
+      this.onBind({ netns: this.config.netns, ifname: spec.ifname });
+      await this.publishSpike(name);
+      this.note('info', 'spike-arrived', { spike: name, from: a.from, port: port.toString(), bindMs }, `Spike ${name} arrived from ${a.from}`);
+      return { bindMs };
+    });
+  }
+
+  async dropArriving(caller: string, name: string): Promise<void> {
+    await this.serial.run(`spike:${name}`, async () => {
+      const a = this.requireArriving(caller, name);
+      a.wire.close();
+      this.freeDomains.push(a.domain);
+      this.arriving.delete(name);
+      this.note('info', 'spike-not-arriving', { spike: name, from: a.from }, `the move of Spike ${name} from ${a.from} was abandoned`);
+    });
+  }
+
+  private requireMove(wireId: number): CormEndMove {
+    const m = this.moves.get(wireId);
+    if (!m) throw new ControllerError('conflict', `wire ${wireId} has no migration prepared`, { wireId });
+    return m;
+  }
+
+  /** The Spike may move only to a registered host the Corm's policy admits, under its own name. */
+  private async authorizeMove(e: LiveCormEnd, caller: string, to: { host: string; spike: string }, underlay: UnderlayPeer): Promise<void> {
+    if (to.spike.split('/')[0] !== to.host || to.spike.split('/')[1] !== e.spec.spike.split('/')[1]) {
+      throw new ControllerError('forbidden', `${caller} may move ${e.spec.spike} only to the same name on another host, not to ${to.spike}`, { caller });
+    }
+    const rec = await this.records.registry.getHost(to.host);
+    if (!rec) throw new ControllerError('not-found', `host ${to.host} is not in the registry`, { host: to.host });
+    if (rec.underlay !== underlay.ip) throw new ControllerError('forbidden', `underlay ${underlay.ip} does not match ${to.host}'s registry record (${rec.underlay})`, { caller });
+    this.authorize(this.corms.get(e.spec.corm)!, to.host, to.spike, e.spec.tenant);
+  }
+
   cormEndSwapInfo(caller: string, wireId: number): PeerSwapInfo {
     const e = this.peerCormEnd(caller, wireId);
     const i = e.wire.swapInfo();
     return { phase: i.phase, held: i.held, settled: i.settled, otherHeard: i.otherHeardSince(this.swapsPrepared.get(wireId) ?? 0n) };
   }
 
-  /** After a swap the Corm end answers to its new wire id (desired state, registry record). */
-  private async rekeyCormEnd(e: LiveCormEnd, oldId: number): Promise<void> {
-    const spec: CormEndSpec = { ...e.spec, wireId: e.wire.wireId };
+  /** After a swap the Corm end answers to its new wire id (desired state, registry record);
+   * after a migration also to the Spike's new host. */
+  private async rekeyCormEnd(e: LiveCormEnd, oldId: number, move?: CormEndMove): Promise<void> {
+    const before = e.spec;
+    const spec: CormEndSpec = { ...before, wireId: e.wire.wireId, ...(move ? { peerHost: move.to.host, spike: move.to.spike, peer: move.peer } : {}) };
     this.cormEnds.delete(oldId);
     this.desired.cormEnds.delete(oldId);
     e.spec = spec;
     this.cormEnds.set(spec.wireId, e);
     this.desired.cormEnds.set(spec.wireId, spec);
+    if (this.vfId(before) !== this.vfId(spec)) await this.records.deleteEndpoint(this.vfId(before));
     await this.records.putEndpoint(this.vfRecord(spec));
-    this.note('info', 'wire-swap', { from: oldId, to: spec.wireId, type: 'udp', side: 'corm', spike: spec.spike, corm: `${this.config.host}/${spec.corm}` }, `wire ${oldId} hot-swapped to ${spec.wireId}`);
+    const fields = { from: oldId, to: spec.wireId, type: 'udp', side: 'corm', spike: spec.spike, corm: `${this.config.host}/${spec.corm}` };
+    if (move) this.note('info', 'spike-moved', { ...fields, fromSpike: before.spike }, `wire ${oldId} of ${before.spike} now ${spec.wireId} to ${spec.spike}`);
+    else this.note('info', 'wire-swap', fields, `wire ${oldId} hot-swapped to ${spec.wireId}`);
   }
 
   // ---- views ----------------------------------------------------------------------
@@ -889,6 +1229,7 @@ export class HostController {
     s.connect = to;
     s.corm = to.corm;
     s.peerHost = cormHost;
+    s.peerUnderlay = reply.underlay;
   }
 
   private async disconnectSpike(s: LiveSpike): Promise<void> {

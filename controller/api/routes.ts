@@ -3,7 +3,7 @@
 import type { z } from 'zod';
 import type { HostController } from '../host-controller.js';
 import type { Registry } from '../registry/index.js';
-import { connectBody, createSpikeBody, endpointQuery, explainQuery, labelsBody, policyBody, openCormEndBody, peerSwapBody, spikeParams, swapBody, wireParams } from './schemas.js';
+import { adoptSpikeBody, connectBody, createSpikeBody, endpointQuery, explainQuery, labelsBody, migrateBody, policyBody, openCormEndBody, peerSwapBody, spikeParams, swapBody, wireParams } from './schemas.js';
 
 export interface RouteContext {
   controller: HostController;
@@ -67,6 +67,10 @@ export const ROUTES: readonly Route[] = [
     method: 'POST', path: '/v1/spikes/:name/swap', summary: "Hot-swap a Spike's wire under traffic, make before break (a new wire, verified, then cut over with drain markers)", params: spikeParams, body: swapBody,
     handler: (c, { params, body }) => c.controller.swap(params.name, body.type),
   }),
+  route({
+    method: 'POST', path: '/v1/spikes/:name/migrate', summary: "Move a Spike's backend to another host with its VM: phases prepare, quiesce, switch, resume (or all; abort before switch)", params: spikeParams, body: migrateBody,
+    handler: (c, { params, body }) => c.controller.migrate(params.name, body.to, body.phase, body.waitMs),
+  }),
   route({ method: 'GET', path: '/v1/wires', summary: "This host's wire ends with state and counters", handler: (c) => c.controller.wireViews() }),
   route({ method: 'GET', path: '/v1/wires/:id', summary: 'One wire end: state, MTU, counters, sequence stats', params: wireParams, handler: (c, { params }) => c.controller.wire(params.id) }),
   route({
@@ -89,5 +93,18 @@ export const ROUTES: readonly Route[] = [
   route({
     method: 'GET', path: '/v1/peer/wires/:id/swap', summary: 'Peer: where a hot-swap of a Corm end stands (verified, settled)', peer: true, params: wireParams,
     handler: (c, { params }) => c.controller.cormEndSwapInfo(c.caller, params.id),
+  }),
+  route({
+    method: 'POST', path: '/v1/peer/spikes', summary: 'Peer: take in a Spike that is moving here from the caller (wire end now, interface later)', peer: true, body: adoptSpikeBody, status: 201,
+    handler: (c, { body }) => c.controller.adoptSpike(c.caller, body),
+  }),
+  route({ method: 'GET', path: '/v1/peer/spikes/:name', summary: 'Peer: an arriving Spike (its wire end state)', peer: true, params: spikeParams, handler: (c, { params }) => c.controller.arrivingInfo(c.caller, params.name) }),
+  route({
+    method: 'POST', path: '/v1/peer/spikes/:name/bind', summary: "Peer: the arriving Spike's interface is here: bind it (409 until it is)", peer: true, params: spikeParams,
+    handler: (c, { params }) => c.controller.bindArriving(c.caller, params.name),
+  }),
+  route({
+    method: 'DELETE', path: '/v1/peer/spikes/:name', summary: 'Peer: abandon a Spike that was moving here', peer: true, params: spikeParams, status: 204,
+    handler: (c, { params }) => c.controller.dropArriving(c.caller, params.name),
   }),
 ];

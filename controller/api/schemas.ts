@@ -59,10 +59,38 @@ export const swapBody = z.strictObject({ type: z.enum(['local', 'udp', 'tunnel',
 
 /** Peer: one step of a hot-swap of a Corm end the caller opened. */
 export const peerSwapBody = z.discriminatedUnion('step', [
-  z.strictObject({ step: z.literal('prepare'), wireId: z.number().int().min(1).max(2 ** 32 - 1), underlay: underlaySchema }),
+  z.strictObject({
+    step: z.literal('prepare'), wireId: z.number().int().min(1).max(2 ** 32 - 1), underlay: underlaySchema,
+    /** A migration: the Spike's end moves to this host and endpoint id. */
+    to: z.strictObject({ host: nameSchema, spike: endpointIdSchema }).optional(),
+  }),
   z.strictObject({ step: z.literal('cutover') }),
   z.strictObject({ step: z.literal('finish') }),
+  z.strictObject({ step: z.literal('quiesce') }),
+  z.strictObject({ step: z.literal('switch') }),
+  z.strictObject({ step: z.literal('abort') }),
 ]);
+
+/** Operator: move a Spike's backend to another host with its VM, in phases or all at once. */
+export const migrateBody = z.strictObject({
+  to: nameSchema,
+  phase: z.enum(['prepare', 'quiesce', 'switch', 'resume', 'abort', 'all']).default('all'),
+  /** phase all: how long to wait for the interface to show up on the target. */
+  waitMs: z.number().int().min(0).max(600_000).default(30_000),
+});
+
+/** Peer: the target host of a migration takes the Spike in (its interface arrives later). */
+export const adoptSpikeBody = z.strictObject({
+  name: nameSchema,
+  ifname: z.string().min(1).max(15),
+  mac: macSchema,
+  tenant: z.string().min(1).max(63).optional(),
+  corm: endpointIdSchema,
+  cormHost: nameSchema,
+  requested: z.enum(['auto', 'local', 'udp']),
+  wireId: z.number().int().min(1).max(2 ** 32 - 1),
+  cormUnderlay: underlaySchema,
+});
 
 export const explainQuery = z.strictObject({ spike: nameSchema, corm: endpointIdSchema });
 

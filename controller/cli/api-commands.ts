@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ApiClient, ApiError } from '../api/api-client.js';
 import { readHostConfig } from '../config/host-config.js';
-import type { CormView, HostView, SpikeView, SwapView, WireView } from '../model/views.js';
+import type { CormView, HostView, MigrationView, SpikeView, SwapView, WireView } from '../model/views.js';
 import type { EndpointRecord, HostRecord } from '../registry/index.js';
 import { explainLines, type Explanation } from '../placement/choose-wire.js';
 import { formatTable } from './table.js';
@@ -24,6 +24,9 @@ export const API_USAGE = `  host                         this host: name, labels
   spike delete NAME
   spike connect NAME CORM-ENDPOINT [--type auto|local|udp]
   spike disconnect NAME
+  spike migrate NAME --to HOST [--phase prepare|quiesce|switch|resume|abort|all] [--wait-ms N]
+                               move the Spike's backend with its VM (all: the VM manager moves the interface
+                               after 'quiesced' is reported; waits up to --wait-ms for it, default 30000)
   wire ls | show ID            wire ends with state, MTU and counters
   wire swap SPIKE|WIRE-ID [--type T]
                                hot-swap the wire under traffic, make before break (a new wire, verified, then cut over)
@@ -133,6 +136,15 @@ async function run(api: ApiClient, words: string[], v: Record<string, string | b
     case 'spike disconnect':
       await api.request('POST', `/v1/spikes/${encodeURIComponent(need(arg1, 'Spike name'))}/disconnect`);
       return { data: { disconnected: arg1 }, text: `disconnected ${arg1}` };
+    case 'spike migrate': {
+      const body = { to: need(str('to'), '--to'), ...(str('phase') ? { phase: str('phase') } : {}), ...(str('wait-ms') ? { waitMs: Number(str('wait-ms')) } : {}) };
+      const m = await api.request<MigrationView>('POST', `/v1/spikes/${encodeURIComponent(need(arg1, 'Spike name'))}/migrate`, body);
+      const ms = (v: number | null) => (v === null ? '-' : `${v.toFixed(1)} ms`);
+      const cost = m.phase === 'switched' || m.phase === 'done'
+        ? `; gap ${ms(m.gapMs)} (switch ${ms(m.switchMs)}, binding ${ms(m.bindMs)}), queued ${m.queued}, dropped ${m.dropped}${m.lostAtSource === null ? '' : `, lost at ${m.from} ${m.lostAtSource}`}`
+        : '';
+      return { data: m, text: `${m.spike} -> ${m.to}: ${m.phase}; wire ${m.wire.from} -> ${m.wire.to} to ${m.corm}${cost}` };
+    }
     case 'wire ls': {
       const ws = await api.request<WireView[]>('GET', '/v1/wires');
       return { data: ws, text: wireRows(ws) };
@@ -177,6 +189,7 @@ export async function runApiCommand(argv: string[]): Promise<number> {
       options: {
         config: { type: 'string', short: 'c' }, api: { type: 'string' }, 'secret-file': { type: 'string' }, json: { type: 'boolean' },
         host: { type: 'string' }, kind: { type: 'string' }, pin: { type: 'string' }, forbid: { type: 'string' }, ifname: { type: 'string' }, mac: { type: 'string' }, netns: { type: 'string' }, type: { type: 'string' },
+        to: { type: 'string' }, phase: { type: 'string' }, 'wait-ms': { type: 'string' },
       },
     });
   } catch (e) {

@@ -91,3 +91,24 @@ export interface SwapView {
   /** False if an end finished without the other's drain markers. */
   settled: boolean;
 }
+
+/** Where a migration of a Spike's backend to another host stands, and what it cost. */
+export interface MigrationView {
+  spike: string;
+  from: string;
+  to: string;
+  corm: string;
+  /** The phase reached: prepared, quiesced, switched, done (resumed), aborted. */
+  phase: 'prepared' | 'quiesced' | 'switched' | 'done' | 'aborted';
+  wire: { from: number; to: number };
+  /** Frames for the VM the Corm queued while it moved, and dropped because the queue was full. */
+  queued: number | null;
+  dropped: number | null;
+  /** Frames the old host could no longer deliver (sent to the VM before quiesce, arrived after it left). */
+  lostAtSource: number | null;
+  /** Quiesce to traffic flowing again (the whole gap as the switch sees it). */
+  gapMs: number | null;
+  /** The switch's share: interface bound on the new host (bindMs of it) to the queue sent. */
+  switchMs: number | null;
+  bindMs: number | null;
+}

@@ -1,6 +1,7 @@
 #include "engine.h"
 
 #include <errno.h>
+#include <net/if.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <sched.h>
@@ -300,8 +301,10 @@ static void close_port(struct bn_engine *eng, struct bn_port *p)
 		bn_afxdp_queue__close(p, p->queues[i]);
 		free(p->queues[i]);
 	}
-	/* A namespace that vanished took the interface and its program with it. */
-	if (in_ns)
+	/* A namespace that vanished took the interface and its program with it; an interface
+	 * that moved to another namespace (a VM's tap in a migration) took the program along,
+	 * and its ifindex here may name another interface by now. */
+	if (in_ns && if_nametoindex(p->cfg.ifname) == (unsigned)p->ifindex)
 		bn_afxdp_port__detach(p);
 	else
 		bn_xdp_prog__forget(&p->prog);

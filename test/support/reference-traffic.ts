@@ -7,11 +7,11 @@ import { hasExited, waitExit, type ReferenceTopology } from '../bed/index.js';
 import { readPcap } from './pcap.js';
 
 /** Bytes ext received (vm1 -> ext), or vm1 received with reverse (ext -> vm1), over 2 s. */
-export async function iperfVm1ToExt(topo: ReferenceTopology, reverse: boolean): Promise<number> {
+export async function iperfVm1ToExt(topo: ReferenceTopology, reverse: boolean, seconds = 2): Promise<number> {
   const server = topo.ext.ns.spawn(['iperf3', '-s', '-1', '-B', topo.ext.ip]);
   await new Promise((r) => setTimeout(r, 300));
   try {
-    const args = ['iperf3', '-c', topo.ext.ip, '-t', '2', '-J', ...(reverse ? ['-R'] : [])];
+    const args = ['iperf3', '-c', topo.ext.ip, '-t', String(seconds), '-J', ...(reverse ? ['-R'] : [])];
     const report = JSON.parse(await topo.vm1.ns.exec(args, { timeoutMs: 20000 })) as { end: { sum_received: { bytes: number } } };
     return report.end.sum_received.bytes;
   } finally {
