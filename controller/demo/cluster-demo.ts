@@ -1,14 +1,17 @@
 /** The cluster demo on the DESIGN.md reference topology: three hosts, each with its own bananad
  * process, sharing the embedded registry. vm1's Spike on hostB is wired to hostA's Corm on
  * nic0 through the controller API (over `udp`, negotiated between the two daemons); vm1 talks
- * to a server on the outside network as if plugged into hostA, with live per-wire counters. */
+ * to a server on the outside network as if plugged into hostA, with live per-wire counters.
+ * Then, under sequence-numbered traffic towards vm1, the wire is hot-swapped and vm1's backend
+ * migrates to hostC with the VM, with what each cost printed. */
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { repoRoot } from '../../dataplane/lib/paths.js';
 import { referenceTopology, TestBed } from '../../test/bed/index.js';
 import { formatTable } from '../cli/table.js';
 import { LocalCluster } from '../local-cluster.js';
-import type { WireView } from '../model/views.js';
+import type { MigrationView, SwapView, WireView } from '../model/views.js';
+import { send, startReceiver } from '../../bench/traffic/traffic.js';
 import type { EndpointRecord, HostRecord } from '../registry/index.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -88,13 +91,41 @@ export async function runClusterDemo(log: (s: string) => void = console.log): Pr
       ok = ok && report.end.sum_received.bits_per_second > 0;
     }
 
-    log('\n$ banana spike disconnect vm1   (both ends come down; the Corm endpoint leaves the registry)');
-    await b.api.request('POST', '/v1/spikes/vm1/disconnect');
+    const c = cluster.get('hostC');
+    const count = 40_000;
+    log(`\nUnder ${count / 10_000} s of sequence-numbered traffic ext -> vm1 (10 kpps), the wire is hot-swapped, then vm1 migrates:`);
+    await topo.vm1.ns.exec(['sysctl', '-q', '-w', 'net.ipv4.conf.all.arp_evict_nocarrier=0']);
+    const rx = await startReceiver({ ifname: 'eth0', netns: topo.vm1.ns.name, flow: 91, expect: count, idleMs: 3000 });
+    const sending = send({ ifname: 'eth0', netns: topo.ext.ns.name, srcMac: topo.ext.eth0.mac, dstMac: topo.vm1.mac, flow: 91, count, size: 200, rate: 10_000 });
+    await sleep(500);
+    for (let i = 0; i < 3; i++) {
+      const r = await b.api.request<SwapView>('POST', '/v1/spikes/vm1/swap', {});
+      log(`$ banana wire swap vm1   -> wire ${r.from} replaced by ${r.to}: new path verified in ${r.verifyMs.toFixed(1)} ms, old one drained in ${r.settleMs.toFixed(1)} ms`);
+    }
+    const phase = async (p: string) => {
+      const m = await b.api.request<MigrationView>('POST', '/v1/spikes/vm1/migrate', { to: 'hostC', phase: p });
+      log(`$ banana spike migrate vm1 --to hostC --phase ${p}   -> ${m.phase}`);
+      return m;
+    };
+    await phase('prepare');
+    await phase('quiesce');
+    log(`  (the VM manager moves ${topo.vm1.tap.name} to hostC: ip link set ${topo.vm1.tap.name} netns hostC)`);
+    await topo.vm1.move(topo.hostC.ns);
+    await phase('switch');
+    const moved = await phase('resume');
+    log(`  gap ${moved.gapMs?.toFixed(1)} ms (the switch's share ${moved.switchMs?.toFixed(1)} ms, binding the tap ${moved.bindMs?.toFixed(1)} ms of it); frames queued at hostA ${moved.queued}, dropped ${moved.dropped}, lost at hostB ${moved.lostAtSource}`);
+    await sending;
+    const got = await rx.done();
+    log(`traffic to vm1: ${got.unique} of ${count} delivered, lost ${got.lost}, duplicated ${got.duplicated}, reordered ${got.reordered}`);
+    ok = ok && got.lost === 0 && got.duplicated === 0 && got.reordered === 0;
+
+    log('\n$ banana spike disconnect vm1   (on hostC now; both ends come down, the Corm endpoint leaves the registry)');
+    await c.api.request('POST', '/v1/spikes/vm1/disconnect');
     const cut = await topo.vm1.ns.exec(['ping', '-c', '1', '-W', '1', topo.ext.ip]).then(() => false, () => true);
     log(`  vm1 -> ext now: ${cut ? 'unreachable, as it should be' : 'STILL REACHABLE'}`);
-    const audits = await Promise.all([a, b].map((d) => d.api.request<{ ok: boolean }>('GET', '/v1/audit')));
+    const audits = await Promise.all([a, b, c].map((d) => d.api.request<{ ok: boolean }>('GET', '/v1/audit')));
     const audited = audits.every((x) => x.ok);
-    log(`Frame audit on hostA and hostB: ${audited ? 'every frame accounted for' : 'FRAMES MISSING'}`);
+    log(`Frame audit on hostA, hostB and hostC: ${audited ? 'every frame accounted for' : 'FRAMES MISSING'}`);
     return ok && cut && audited;
   } finally {
     await cluster.stop();
