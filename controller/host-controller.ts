@@ -4,7 +4,7 @@
  * what runs, and the actions of one endpoint are applied one at a time (KeyedSerial). */
 import { randomInt } from 'node:crypto';
 import type { Logger } from 'pino';
-import { Engine, type Port, type UdpWire, type WorkerCounters } from '../dataplane/lib/index.js';
+import { announceMac, Engine, type Port, type UdpWire, type WorkerCounters } from '../dataplane/lib/index.js';
 import type { PortSample, WireSample } from './metrics.js';
 import { EventFeed } from './event-feed.js';
 import { LocalWire } from '../wires/local/local-wire.js';
@@ -92,6 +92,8 @@ export interface AdoptSpikeRequest {
   corm: string;
   cormHost: string;
   requested: RequestedWireType;
+  /** The Spike asked for any Corm of this network: the target re-chooses once it is there. */
+  network?: string;
   wireId: number;
   cormUnderlay: UnderlayPeer;
 }
@@ -127,6 +129,8 @@ interface CormEndMove {
 const FIRST_SPIKE_DOMAIN = 1024;
 /** How often wire states are checked for changes (reading shared memory: cheap). */
 const WIRE_MONITOR_MS = 20;
+/** How long a replaced wire keeps delivering what was already on its way (receive-only). */
+const REWIRE_TAIL_MS = 300;
 /** Spikes whose wire cannot be made right now are tried again this often. */
 const BLOCKED_RETRY_MS = 2000;
 
@@ -309,6 +313,7 @@ export class HostController {
       id: corm.id, kind: 'corm', host: this.config.host, mac: corm.mac,
       attributes: {
         ifname: corm.cfg.ifname, profile: corm.profile.name, mode: corm.port.mode, queues: String(corm.port.queues.length), mtu: String(corm.mtu),
+        ...(corm.cfg.network ? { network: corm.cfg.network } : {}),
         ...capabilitiesToAttributes(this.capabilities()),
       },
     };
@@ -352,7 +357,7 @@ export class HostController {
       const want = this.requireSpike(name);
       // Resolve and check first: a request that cannot work must not touch a running wire.
       const resolved = await this.resolveTarget(to, this.spikes.get(name)?.mtu ?? 1500);
-      this.desired.spikes.set(name, { ...want, connect: { corm: to.corm, type: resolved.type } });
+      this.desired.spikes.set(name, { ...want, connect: { corm: resolved.corm, type: resolved.type } });
       await this.reconcile(`spike:${name}`);
       this.requested.set(name, to);
       this.blocked.delete(name);
@@ -403,8 +408,11 @@ export class HostController {
       const s = this.spikes.get(name);
       if (!to || !s) return;
       let type: WireType;
+      let corm: string;
+      // A dead wire's Corm is passed over when the Spike asked for any Corm of a network.
+      const dead = s.wire !== undefined && s.wire.state() === 'down';
       try {
-        type = (await this.resolveTarget(to, s.mtu)).type;
+        ({ type, corm } = await this.resolveTarget(to, s.mtu, dead ? s.corm : undefined));
       } catch (err) {
         if (!(err instanceof ControllerError)) throw err;
         const reason = err.message.split('\n')[0]!;
@@ -418,15 +426,14 @@ export class HostController {
       }
       this.blocked.delete(name);
       const now = this.desired.spikes.get(name)?.connect;
-      // A wire whose peer went silent (its daemon died and came back) is rebuilt from scratch.
-      const dead = s.wire !== undefined && s.wire.state() === 'down';
-      if (now?.corm === to.corm && now.type === type && !dead) return;
+      if (now?.corm === corm && now.type === type && !dead) return;
       try {
-        if (dead) {
+        // A wire whose peer went silent (its daemon died and came back) is rebuilt from scratch.
+        if (dead && now?.corm === corm) {
           this.desired.spikes.set(name, { spec: s.spec });
           await this.reconcile(`spike:${name}`);
         }
-        this.desired.spikes.set(name, { spec: s.spec, connect: { corm: to.corm, type } });
+        this.desired.spikes.set(name, { spec: s.spec, connect: { corm, type } });
         await this.reconcile(`spike:${name}`);
       } catch (err) {
         const reason = (err as Error).message.split('\n')[0]!;
@@ -434,7 +441,8 @@ export class HostController {
         this.blocked.set(name, reason);
         return;
       }
-      this.note('info', 'rewired', { spike: name, corm: to.corm, from: now?.type ?? null, to: type, why: dead ? 'peer went silent' : !now ? 'unblocked' : 'placement' }, `${name} rewired over ${type}`);
+      const why = dead ? (now?.corm === corm ? 'peer went silent' : 'failover') : !now ? 'unblocked' : 'placement';
+      this.note(why === 'failover' ? 'warn' : 'info', 'rewired', { spike: name, corm, fromCorm: now?.corm ?? null, from: now?.type ?? null, to: type, why }, `${name} rewired to ${corm} over ${type} (${why})`);
     });
   }
 
@@ -442,9 +450,12 @@ export class HostController {
    * (or waiting to be wired) to them. */
   private watchCorms(): void {
     this.cormWatch = this.records.registry.watch({ kind: 'corm' }, (ev) => {
-      if (ev.type !== 'put' || !ev.endpoint || ev.endpoint.host === this.config.host || ev.endpoint.id.split('/').length !== 2) return;
+      const rec = ev.type === 'put' ? ev.endpoint : ev.prev?.endpoint;
+      if (!rec || rec.id.split('/').length !== 2) return;
       for (const [name, to] of this.requested) {
-        if (to.corm === ev.endpoint.id) void this.reevaluate(name).catch((e: unknown) => this.log.error({ event: 're-evaluate-failed', spike: name, err: (e as Error).message }, 're-evaluation failed'));
+        // A Corm of the network a Spike asked for came, went or changed: the closest may differ.
+        const affects = to.network ? rec.attributes.network === to.network : ev.type === 'put' && rec.host !== this.config.host && to.corm === rec.id;
+        if (affects) void this.reevaluate(name).catch((e: unknown) => this.log.error({ event: 're-evaluate-failed', spike: name, err: (e as Error).message }, 're-evaluation failed'));
       }
     });
   }
@@ -683,6 +694,7 @@ export class HostController {
     const adopt: AdoptSpikeRequest = {
       name, ifname: s.spec.ifname, mac: s.spec.mac, corm: s.corm, cormHost: s.peerHost, requested: want?.type ?? 'udp', wireId: m.view.wire.to, cormUnderlay: s.peerUnderlay,
       ...(s.spec.tenant ? { tenant: s.spec.tenant } : {}),
+      ...(want?.network ? { network: want.network } : {}),
     };
     const path = `/v1/peer/wires/${m.view.wire.from}/swap`;
     const fail = async (step: string, err: unknown): Promise<never> => {
@@ -763,6 +775,7 @@ export class HostController {
         this.blocked.delete(name);
         this.freeDomains.push(s.domain);
         await this.records.deleteEndpoint(`${this.config.host}/${name}`);
+        await m.target.request('POST', `/v1/peer/spikes/${name}/settle`).catch(() => undefined);
         m.view.phase = 'done';
         this.migrations.delete(name);
         break;
@@ -842,12 +855,19 @@ export class HostController {
       this.arriving.delete(name);
       this.spikes.set(name, { spec, port, domain: a.domain, mtu: link.mtu, connect, wire: a.wire, corm: a.req.corm, peerHost: a.req.cormHost, peerUnderlay: a.req.cormUnderlay });
       this.desired.spikes.set(name, { spec, connect });
-      this.requested.set(name, { corm: a.req.corm, type: a.req.requested });
+      this.requested.set(name, { corm: a.req.corm, type: a.req.requested, ...(a.req.network ? { network: a.req.network } : {}) });
       this.onBind({ netns: this.config.netns, ifname: spec.ifname });
       await this.publishSpike(name);
       this.note('info', 'spike-arrived', { spike: name, from: a.from, port: port.toString(), bindMs }, `Spike ${name} arrived from ${a.from}`);
       return { bindMs };
     });
+  }
+
+  /** The move is over (the old host let go): a Corm of the Spike's network may be closer here. */
+  settleArrived(caller: string, name: string): void {
+    const rec = this.spikes.get(name);
+    if (!rec) throw new ControllerError('not-found', `no Spike ${this.config.host}/${name}`, { spike: name });
+    if (this.requested.get(name)?.network) void this.reevaluate(name).catch((e: unknown) => this.log.error({ event: 're-evaluate-failed', spike: name, caller, err: (e as Error).message }, 're-evaluation failed'));
   }
 
   async dropArriving(caller: string, name: string): Promise<void> {
@@ -1002,6 +1022,12 @@ export class HostController {
         } else downSince.delete(w.end.wireId);
         // Every wire starts out connecting: a first look that finds it up is a change too.
         const was = last.get(w.end.wireId) ?? 'connecting';
+        // A Spike that asked for a network fails over to another of its Corms at once.
+        const name = w.spike.split('/')[1]!;
+        if (w.side === 'spike' && state === 'down' && was !== 'down' && this.requested.get(name)?.network) {
+          void this.reevaluate(name).catch((e: unknown) => this.log.error({ event: 'failover-failed', spike: name, err: (e as Error).message }, 'failover failed'));
+        }
+        if (w.side === 'corm' && was === 'connecting' && state === 'up') this.announceCormEnd(w.end.wireId);
         if (was !== state) {
           this.note(state === 'down' ? 'warn' : 'info', 'wire-state', { wire: w.end.wireId, type: w.end.type, side: w.side, from: was, to: state, spike: w.spike, corm: w.corm }, `wire ${w.end.wireId}: ${was} -> ${state}`);
         }
@@ -1099,6 +1125,8 @@ export class HostController {
         return this.connectSpike(this.spikes.get(a.spike)!, a.to);
       case 'disconnect':
         return this.disconnectSpike(this.spikes.get(a.spike)!);
+      case 'rewire':
+        return this.rewireSpike(this.spikes.get(a.spike)!, a.to);
       case 'add-corm-end':
         return this.addCormEnd(a.spec);
       case 'remove-corm-end':
@@ -1161,7 +1189,8 @@ export class HostController {
 
   /** Which wire type joins a Spike to the Corm: the placement choice for `auto`, or the type
    * asked for if it is a usable candidate. A refusal carries the whole explanation. */
-  private async resolveTarget(to: ConnectSpec, innerMtu: number): Promise<{ type: WireType; cormHost: string }> {
+  private async resolveTarget(to: ConnectSpec, innerMtu: number, avoid?: string): Promise<{ type: WireType; corm: string; cormHost: string }> {
+    if (to.network) return this.closestOnNetwork(to, innerMtu, avoid);
     const { explanation: x, cormHost } = await this.placement(to.corm, innerMtu);
     const type = to.type === 'auto' ? x.chosen : to.type;
     const lines = explainLines(x).join('\n');
@@ -1175,7 +1204,32 @@ export class HostController {
     if (type === 'local' && !this.corms.has(to.corm.split('/')[1]!)) {
       throw new ControllerError('not-found', `Corm ${to.corm} is in the registry but not running on this host`, { corm: to.corm });
     }
-    return { type, cormHost };
+    return { type, corm: to.corm, cormHost };
+  }
+
+  /** Any Corm on the device network: the closest that fits (same host, rack, cluster, site),
+   * the current one on a tie so a Spike never flaps between equals, then by id. */
+  private async closestOnNetwork(to: ConnectSpec, innerMtu: number, avoid: string | undefined): Promise<{ type: WireType; corm: string; cormHost: string }> {
+    const corms = (await this.records.registry.listEndpoints({ kind: 'corm' })).filter((e) => e.attributes.network === to.network && e.id.split('/').length === 2 && e.id !== avoid);
+    const current = [...this.spikes.values()].find((sp) => sp.connect && this.requested.get(sp.spec.name) === to)?.corm;
+    const rank: Record<string, number> = { 'same-host': 0, 'same-rack': 1, 'same-cluster': 2, 'same-site': 3, remote: 4 };
+    const fits: { corm: string; type: WireType; cormHost: string; rank: number }[] = [];
+    const why: string[] = [];
+    for (const c of corms) {
+      try {
+        const r = await this.resolveTarget({ corm: c.id, type: to.type }, innerMtu);
+        fits.push({ ...r, rank: rank[(await this.placement(c.id, innerMtu)).explanation.proximity] ?? 5 });
+      } catch (err) {
+        why.push(`${c.id}: ${(err as Error).message.split('\n')[0]}`);
+      }
+    }
+    fits.sort((a, b) => a.rank - b.rank || Number(b.corm === current) - Number(a.corm === current) || (a.corm < b.corm ? -1 : 1));
+    const best = fits[0];
+    if (!best) {
+      const none = corms.length === 0 ? `no Corm on network ${to.network}${avoid ? ` besides ${avoid}` : ''} in the registry` : why.join('; ');
+      throw new ControllerError('no-wire-fits', `no Corm on network ${to.network} fits (${none})`, { network: to.network ?? '' });
+    }
+    return best;
   }
 
   private async connectSpike(s: LiveSpike, to: ConnectSpec): Promise<void> {
@@ -1190,6 +1244,8 @@ export class HostController {
     this.authorize(corm, this.config.host, `${this.config.host}/${s.spec.name}`, s.spec.tenant);
     const wireId = this.allocWireId();
     s.wire = new LocalWire({ wireId, engine: this.engine, spikePort: s.port, spikeDomain: s.domain, cormDomain: corm.domain, mtu: Math.min(s.mtu, corm.mtu) });
+    this.engine.learnMac(s.port, s.spec.mac);
+    this.announce(corm, s.spec.mac);
     s.connect = to;
     s.corm = corm.id;
     delete s.peerHost;
@@ -1232,6 +1288,61 @@ export class HostController {
     s.peerUnderlay = reply.underlay;
   }
 
+  /** Another Corm (or wire type), make before break: the old wire turns receive-only, the new
+   * one is connected (its Corm announces the VM's MAC on its segment), and the old one keeps
+   * delivering what was already on its way for REWIRE_TAIL_MS before it goes. A local wire has
+   * no tail: frames still heading for its Corm after the announce are lost (counted there). */
+  private async rewireSpike(s: LiveSpike, to: ConnectSpec): Promise<void> {
+    const old = { wire: s.wire, connect: s.connect, corm: s.corm, peerHost: s.peerHost, peerUnderlay: s.peerUnderlay };
+    const tail = old.wire?.type === 'udp' && !old.wire.closed ? (old.wire as UdpWire) : undefined;
+    if (tail) this.engine.setReceiveOnly(tail, true);
+    else old.wire?.close();
+    delete s.wire;
+    delete s.connect;
+    delete s.corm;
+    delete s.peerHost;
+    delete s.peerUnderlay;
+    try {
+      await this.connectSpike(s, to);
+    } catch (err) {
+      if (tail) {
+        this.engine.setReceiveOnly(tail, false);
+        Object.assign(s, old);
+      } else await this.publishSpike(s.spec.name);
+      throw err;
+    }
+    if (!tail) return;
+    // The tail delivers to wherever the Spike's port is now (a local Corm's domain, or its own).
+    const domain = this.spikes.get(s.spec.name)?.wire?.type === 'local' ? this.corms.get(to.corm.split('/')[1]!)!.domain : s.domain;
+    if (tail.domain !== domain) this.engine.setDomain(tail, domain);
+    const timer = setTimeout(() => void this.dropTail(tail, old.peerHost), REWIRE_TAIL_MS);
+    timer.unref();
+  }
+
+  private async dropTail(tail: UdpWire, peerHost: string | undefined): Promise<void> {
+    const { wireId } = tail;
+    const rx = tail.closed ? 0n : tail.counters().rx_packets;
+    tail.close();
+    this.note('info', 'wire-down', { wire: wireId, type: 'udp', tail: true, rxPackets: Number(rx) }, `replaced wire ${wireId} closed after its tail`);
+    const host = peerHost ? await this.records.registry.getHost(peerHost) : undefined;
+    if (host) await this.peer(host.controller, peerHost!).request('DELETE', `/v1/peer/wires/${wireId}`).catch(() => undefined);
+  }
+
+  private announceCormEnd(wireId: number): void {
+    const e = this.cormEnds.get(wireId);
+    const corm = e && this.corms.get(e.spec.corm);
+    if (e && corm) this.announce(corm, e.spec.spikeMac);
+  }
+
+  /** Tells the Corm's segment that the Spike's MAC is behind this NIC now. */
+  private announce(corm: LiveCorm, mac: string): void {
+    try {
+      announceMac(this.config.netns, corm.cfg.ifname, mac, 1);
+    } catch (err) {
+      this.note('warn', 'announce-failed', { corm: corm.id, mac, err: (err as Error).message }, 'cannot announce a MAC on the Corm segment');
+    }
+  }
+
   private async disconnectSpike(s: LiveSpike): Promise<void> {
     const wire = s.wire;
     const peerHost = s.peerHost;
@@ -1263,6 +1374,10 @@ export class HostController {
       throw new ControllerError('dataplane-failed', `cannot open the Corm end of wire ${spec.wireId}: ${(err as Error).message}`, { wireId: spec.wireId });
     }
     this.cormEnds.set(spec.wireId, { spec, wire });
+    // The VM's address is behind this endpoint now, wherever the Corm saw it before (its
+    // broadcasts reached this NIC's segment through another Corm). The segment is told once
+    // the wire is up both ways (monitorWires): before that, frames drawn here would be lost.
+    this.engine.learnMac(wire, spec.spikeMac);
     await this.records.putEndpoint(this.vfRecord(spec));
     this.note('info', 'wire-up', { wire: spec.wireId, type: 'udp', corm: corm.id, spike: spec.spike }, `udp wire from ${spec.spike}`);
   }

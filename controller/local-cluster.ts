@@ -12,7 +12,7 @@ export interface LocalHost {
   name: string;
   netns: string;
   underlay: string;
-  corms?: { name: string; ifname: string; allow?: { hosts?: string[]; tenants?: string[] } }[];
+  corms?: { name: string; ifname: string; network?: string; allow?: { hosts?: string[]; tenants?: string[] } }[];
   labels?: Record<string, string>;
   framesPerWorker?: number;
   /** More host config fields, as they appear in the file. */

@@ -54,7 +54,8 @@
         "src/afxdp_socket.c",
         "src/xdp_prog.c",
         "src/netns.c",
-        "src/wire_udp.c"
+        "src/wire_udp.c",
+        "src/announce.c"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=9", "NODE_ADDON_API_DISABLE_DEPRECATED", "NAPI_CPP_EXCEPTIONS"],

@@ -75,7 +75,7 @@ describe('desired-state planning', () => {
   });
 
   it('rewires only the wire when the Corm changes, and rebuilds the Spike when its interface changes', () => {
-    expect(plan(state({ corm: 'hostC/nic0', type: 'udp' }), state({ corm: 'hostA/nic0', type: 'udp' })).map((a) => a.op)).toEqual(['disconnect', 'connect']);
+    expect(plan(state({ corm: 'hostC/nic0', type: 'udp' }), state({ corm: 'hostA/nic0', type: 'udp' })).map((a) => a.op)).toEqual(['rewire']);
     const moved: HostState = { spikes: new Map([['vm1', { spec: { ...spike, ifname: 'tap2' } }]]), cormEnds: new Map() };
     expect(plan(moved, state({ corm: 'hostA/nic0', type: 'udp' })).map((a) => a.op)).toEqual(['disconnect', 'remove-spike', 'add-spike']);
   });

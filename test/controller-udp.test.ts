@@ -232,6 +232,11 @@ describe('controllers wiring vm1 (hostB) to hostA/nic0 over udp', () => {
     }
     await Promise.all(senders);
     const [gotExt, gotVm] = await Promise.all([toExt.done(), toVm.done()]);
+    if (gotExt.lost || gotVm.lost) {
+      // Where did they go? The wire ends' and hosts' counters tell the switch's loss from the kernel's.
+      const hosts = await Promise.all([a, b].map(async (d) => ({ host: d.host, wires: await wires(d), host_: await d.api.request('GET', '/v1/host') })));
+      console.log(JSON.stringify({ gotExt, gotVm, hosts }, null, 1));
+    }
     expect(underTraffic).toBe(20);
     expect(gotExt).toMatchObject({ unique: count, lost: 0, duplicated: 0, reordered: 0 });
     expect(gotVm).toMatchObject({ unique: count, lost: 0, duplicated: 0, reordered: 0 });
@@ -245,6 +250,7 @@ describe('controllers wiring vm1 (hostB) to hostA/nic0 over udp', () => {
 
   it('swaps from the CLI by wire id, serializes concurrent swaps, and refuses what cannot be swapped', async () => {
     const out = await banana(['wire', 'swap', String(wire.id), '--config', b.configFile]);
+    expect(out.err).toBe('');
     expect(out.out).toMatch(new RegExp(`hostB/vm1 -> hostA/nic0: udp wire ${wire.id} swapped to \\d+ \\(verified in`));
     const [r1, r2] = await Promise.all([b.api.request<SwapView>('POST', '/v1/spikes/vm1/swap', {}), b.api.request<SwapView>('POST', '/v1/spikes/vm1/swap', {})]);
     expect(r2.from).toBe(r1.to);

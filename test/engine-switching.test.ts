@@ -4,7 +4,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { twoVmHost, type TwoVmHost } from './bed/index.js';
 import { useTestBed } from './bed/vitest.js';
 import { send, startReceiver } from '../bench/traffic/traffic.js';
-import type { Engine, Port } from '../dataplane/lib/index.js';
+import { announceMac, type Engine, type Port } from '../dataplane/lib/index.js';
 import { bindTaps, newEngine, ping, waitFor } from './support/engine.js';
 
 
@@ -114,6 +114,35 @@ describe.each(['native', 'generic'] as const)('switching between two VMs (%s XDP
     expect(audit.ok).toBe(true);
     expect(audit.workers[0]?.total).toBe(8192);
   });
+  it('delivers from a receive-only port but never learns on, floods to or chooses it', async () => {
+    const [p1, p2, p3] = ports as [Port, Port, Port];
+    engine.setReceiveOnly(p3, true);
+    try {
+      const before3 = p3.counters().tx_packets;
+      const before2 = p2.counters().tx_packets;
+      await send({ ifname: 'eth0', netns: topo.vm1.ns.name, srcMac: topo.vm1.mac, dstMac: 'ff:ff:ff:ff:ff:ff', flow: 17, count: 20 });
+      await waitFor('broadcast to vm2', () => p2.counters().tx_packets - before2 >= 20n);
+      const before1 = p1.counters().tx_packets;
+      await send({ ifname: 'eth0', netns: topo.vm3!.ns.name, srcMac: topo.vm3!.mac, dstMac: topo.vm1.mac, flow: 17, count: 20, startSeq: 100 });
+      await waitFor('vm3 -> vm1 delivered', () => p1.counters().tx_packets - before1 >= 20n);
+      await new Promise((r) => setTimeout(r, 50));
+      expect(p3.counters().tx_packets).toBe(before3);
+      expect(engine.fdb().some((e) => e.mac === topo.vm3!.mac)).toBe(false);
+    } finally {
+      engine.setReceiveOnly(p3, false);
+    }
+    await send({ ifname: 'eth0', netns: topo.vm3!.ns.name, srcMac: topo.vm3!.mac, dstMac: topo.vm1.mac, flow: 17, count: 2, startSeq: 200 });
+    await waitFor('vm3 learned again', () => engine.fdb().some((e) => e.mac === topo.vm3!.mac && e.port === p3));
+  });
+
+  it('learns a MAC announced on a segment (RARP from the kernel on a bound interface)', async () => {
+    const [, p2] = ports as [Port, Port];
+    const moved = '02:ba:00:00:77:01';
+    announceMac(topo.vm2.ns.name, 'eth0', moved, 2);
+    await waitFor('announced MAC learned on vm2\'s port', () => engine.fdb().some((e) => e.mac === moved && e.port === p2));
+    expect(() => announceMac(topo.vm2.ns.name, 'nosuch0', moved)).toThrow(/no interface nosuch0/);
+  });
+
   it('ages learned MACs out and floods again', async () => {
     engine.close(); // the taps can serve one engine at a time
     const ageing = newEngine({ fdbAgeingMs: 300 });

@@ -81,6 +81,11 @@ describe('hot-swap of a udp wire', () => {
     }
     await Promise.all(senders);
     const [gotExt, gotVm] = await Promise.all([toExt.done(), toVm.done()]);
+    if (gotExt.lost || gotVm.lost) {
+      const nz = (c: Record<string, bigint>) => Object.fromEntries(Object.entries(c).filter(([k, v]) => v !== 0n && k !== 'peer_last_rx_ns').map(([k, v]) => [k, String(v)]));
+      const counters = Object.fromEntries([a, b].flatMap((e, i) => [...e.ports(), ...e.wires()].map((p) => [`${i ? 'B' : 'A'} ${p}`, nz(p.counters() as unknown as Record<string, bigint>)])));
+      console.log(JSON.stringify({ gotExt, gotVm, counters }, null, 1));
+    }
     expect(swapsUnderTraffic).toBe(100);
     expect(unsettled).toBe(0);
     expect(gotExt).toMatchObject({ unique: count, lost: 0, duplicated: 0, reordered: 0 });

@@ -75,6 +75,10 @@ describe('migrating vm1 from hostB to hostC under traffic (engines)', () => {
     wireB.close();
     await sending;
     const got = await rx.done();
+    if (got.lost) {
+      const nz = (c: Record<string, bigint>) => Object.fromEntries(Object.entries(c).filter(([k, v]) => v !== 0n && k !== 'peer_last_rx_ns').map(([k, v]) => [k, String(v)]));
+      console.log(JSON.stringify({ got, counters: Object.fromEntries([a, b, c].flatMap((e, i) => [...e.ports(), ...e.wires()].map((p) => [`${'ABC'[i]} ${p}`, nz(p.counters() as unknown as Record<string, bigint>)]))) }, null, 1));
+    }
     console.log(`migration: switch ${switchMs.toFixed(2)} ms (tap up on hostC -> queue sent; binding the tap ${boundMs.toFixed(2)} ms of it), ${queued} frames queued`);
     expect(got).toMatchObject({ unique: count, lost: 0, duplicated: 0, reordered: 0 });
     expect(queued).toBeGreaterThan(0n);

@@ -56,8 +56,8 @@ export const ROUTES: readonly Route[] = [
     handler: (c, { params }) => c.controller.deleteSpike(params.name),
   }),
   route({
-    method: 'POST', path: '/v1/spikes/:name/connect', summary: 'Wire a Spike to a Corm (type auto, local or udp)', params: spikeParams, body: connectBody,
-    handler: (c, { params, body }) => c.controller.connect(params.name, body),
+    method: 'POST', path: '/v1/spikes/:name/connect', summary: 'Wire a Spike to a Corm, or to the closest Corm on a device network (type auto, local or udp)', params: spikeParams, body: connectBody,
+    handler: (c, { params, body }) => c.controller.connect(params.name, { corm: body.corm ?? '', type: body.type, ...(body.network ? { network: body.network } : {}) }),
   }),
   route({
     method: 'POST', path: '/v1/spikes/:name/disconnect', summary: "Take a Spike's wire down (both ends)", params: spikeParams, status: 204,
@@ -102,6 +102,10 @@ export const ROUTES: readonly Route[] = [
   route({
     method: 'POST', path: '/v1/peer/spikes/:name/bind', summary: "Peer: the arriving Spike's interface is here: bind it (409 until it is)", peer: true, params: spikeParams,
     handler: (c, { params }) => c.controller.bindArriving(c.caller, params.name),
+  }),
+  route({
+    method: 'POST', path: '/v1/peer/spikes/:name/settle', summary: 'Peer: the move of a Spike here is over (the closest Corm of its network is chosen again)', peer: true, params: spikeParams, status: 204,
+    handler: (c, { params }) => c.controller.settleArrived(c.caller, params.name),
   }),
   route({
     method: 'DELETE', path: '/v1/peer/spikes/:name', summary: 'Peer: abandon a Spike that was moving here', peer: true, params: spikeParams, status: 204,

@@ -25,11 +25,15 @@ export const createSpikeBody = z.strictObject({
   tenant: z.string().min(1).max(63).optional(),
 });
 
-export const connectBody = z.strictObject({
-  /** Corm endpoint id, `<host>/<corm>`. */
-  corm: endpointIdSchema,
-  type: z.enum(['auto', 'local', 'udp']).default('auto'),
-});
+export const connectBody = z
+  .strictObject({
+    /** Corm endpoint id, `<host>/<corm>`. */
+    corm: endpointIdSchema.optional(),
+    /** Or any Corm on this device network: the closest that fits, re-chosen as things move. */
+    network: nameSchema.optional(),
+    type: z.enum(['auto', 'local', 'udp']).default('auto'),
+  })
+  .refine((b) => (b.corm === undefined) !== (b.network === undefined), { message: 'give exactly one of corm and network', path: ['corm'] });
 
 export const spikeParams = z.strictObject({ name: nameSchema });
 export const wireParams = z.strictObject({ id: z.coerce.number().int().min(1).max(2 ** 32 - 1) });
@@ -88,6 +92,7 @@ export const adoptSpikeBody = z.strictObject({
   corm: endpointIdSchema,
   cormHost: nameSchema,
   requested: z.enum(['auto', 'local', 'udp']),
+  network: nameSchema.optional(),
   wireId: z.number().int().min(1).max(2 ** 32 - 1),
   cormUnderlay: underlaySchema,
 });

@@ -22,7 +22,9 @@ export const API_USAGE = `  host                         this host: name, labels
   spike ls | show NAME
   spike create NAME --ifname IF --mac MAC [--netns NS]
   spike delete NAME
-  spike connect NAME CORM-ENDPOINT [--type auto|local|udp]
+  spike connect NAME CORM-ENDPOINT | --network NET [--type auto|local|udp]
+                               a Corm, or the closest Corm of a device network (moved make-before-break
+                               as placement changes, and to another one at once if its host dies)
   spike disconnect NAME
   spike migrate NAME --to HOST [--phase prepare|quiesce|switch|resume|abort|all] [--wait-ms N]
                                move the Spike's backend with its VM (all: the VM manager moves the interface
@@ -130,7 +132,8 @@ async function run(api: ApiClient, words: string[], v: Record<string, string | b
       await api.request('DELETE', `/v1/spikes/${encodeURIComponent(need(arg1, 'Spike name'))}`);
       return { data: { deleted: arg1 }, text: `deleted ${arg1}` };
     case 'spike connect': {
-      const w = await api.request<WireView>('POST', `/v1/spikes/${encodeURIComponent(need(arg1, 'Spike name'))}/connect`, { corm: need(arg2, 'Corm endpoint'), type: str('type') ?? 'auto' });
+      const target = str('network') ? { network: str('network') } : { corm: need(arg2, 'Corm endpoint (or --network NET)') };
+      const w = await api.request<WireView>('POST', `/v1/spikes/${encodeURIComponent(need(arg1, 'Spike name'))}/connect`, { ...target, type: str('type') ?? 'auto' });
       return { data: w, text: `${w.spike} -> ${w.corm}: ${w.type} wire ${w.id}, mtu ${w.mtu}, ${w.state}` };
     }
     case 'spike disconnect':
@@ -189,7 +192,7 @@ export async function runApiCommand(argv: string[]): Promise<number> {
       options: {
         config: { type: 'string', short: 'c' }, api: { type: 'string' }, 'secret-file': { type: 'string' }, json: { type: 'boolean' },
         host: { type: 'string' }, kind: { type: 'string' }, pin: { type: 'string' }, forbid: { type: 'string' }, ifname: { type: 'string' }, mac: { type: 'string' }, netns: { type: 'string' }, type: { type: 'string' },
-        to: { type: 'string' }, phase: { type: 'string' }, 'wait-ms': { type: 'string' },
+        to: { type: 'string' }, phase: { type: 'string' }, 'wait-ms': { type: 'string' }, network: { type: 'string' },
       },
     });
   } catch (e) {

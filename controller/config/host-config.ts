@@ -33,6 +33,10 @@ const corm = z.strictObject({
   /** Who may attach Spikes (Netbus): other hosts by name (this host always may), and tenants
    * (a Spike's tenant). Unset: anyone in the cluster. */
   allow: z.strictObject({ hosts: z.array(name).optional(), tenants: z.array(z.string().min(1)).optional() }).optional(),
+  /** The device network (Ethernet segment) the NIC sits on. Corms on one network are
+   * equivalent: a Spike that asks for the network gets the closest, and moves between them
+   * (make before break) as placement changes or one of them fails. */
+  network: name.optional(),
 });
 
 const wireType = z.enum(['local', 'udp', 'tunnel', 'rdma']);

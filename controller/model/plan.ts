@@ -18,6 +18,8 @@ export type Action =
   | { op: 'remove-spike'; name: string }
   | { op: 'connect'; spike: string; to: ConnectSpec }
   | { op: 'disconnect'; spike: string }
+  /** Another Corm or wire type: the new wire is made before the old one breaks. */
+  | { op: 'rewire'; spike: string; to: ConnectSpec }
   | { op: 'add-corm-end'; spec: CormEndSpec }
   | { op: 'remove-corm-end'; wireId: number };
 
@@ -30,6 +32,7 @@ export function actionKey(a: Action): string {
       return `spike:${a.name}`;
     case 'connect':
     case 'disconnect':
+    case 'rewire':
       return `spike:${a.spike}`;
     case 'add-corm-end':
       return `wire:${a.spec.wireId}`;
@@ -52,9 +55,9 @@ function planSpike(name: string, want: SpikeState | undefined, have: SpikeState 
     return out;
   }
   if (sameConnect(want.connect, have.connect)) return out;
-  // A different Corm or wire type: break, then make (the hot-swap issue makes it seamless).
-  if (have.connect) out.push({ op: 'disconnect', spike: name });
-  if (want.connect) out.push({ op: 'connect', spike: name, to: want.connect });
+  if (have.connect && want.connect) out.push({ op: 'rewire', spike: name, to: want.connect });
+  else if (have.connect) out.push({ op: 'disconnect', spike: name });
+  else if (want.connect) out.push({ op: 'connect', spike: name, to: want.connect });
   return out;
 }
 

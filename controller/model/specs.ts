@@ -22,6 +22,9 @@ export interface ConnectSpec {
   /** Corm endpoint id, `<host>/<corm>`. */
   corm: string;
   type: RequestedWireType;
+  /** Asked for as any Corm on this device network (the closest that fits); `corm` is then the
+   * current choice. Only in what a Spike asked for, never in what runs. */
+  network?: string;
 }
 
 /** The Corm side of a wire a peer asked for. */

@@ -36,6 +36,7 @@ export const PORT_COUNTER_NAMES = [
   'swap_marker_timeouts', // wire hot-swap: holds delivered without all drain markers (timeout or path gone)
   'quiesce_queued', // wire quiesced: frames queued for the peer until resume
   'drop_quiesce_full', // dropped: wire quiesced and its queue full
+  'drop_tail_flood', // dropped: broadcast or unknown destination on a receive-only tail (its replacement carries those)
 ] as const;
 
 export const WORKER_COUNTER_NAMES = [

@@ -376,6 +376,31 @@ export class Engine extends EventEmitter<EngineEvents> implements PortOwner, Wir
     target.currentDomain = domain;
   }
 
+  /** A receive-only port or wire (the tail of a wire being replaced) still delivers what
+   * arrives on it but is never learned on, flooded to or chosen; what was learned on it is
+   * forgotten. */
+  setReceiveOnly(target: Port | UdpWire, on: boolean): void {
+    const native = this.live('setReceiveOnly');
+    if (target.closed) throw new ClosedError(`${target} is closed (setReceiveOnly)`);
+    try {
+      native.setReceiveOnly(target.id, on);
+    } catch (e) {
+      throw portErrorFrom(e, target instanceof Port ? { ifname: target.ifname, netns: target.netns } : {});
+    }
+  }
+
+  /** Points a MAC at a port or wire (in its domain) as if a frame from it had come in there:
+   * a Corm's new endpoint for a VM takes over the VM's address from wherever it was seen. */
+  learnMac(target: Port | UdpWire, mac: string): void {
+    const native = this.live('learnMac');
+    if (target.closed) throw new ClosedError(`${target} is closed (learnMac)`);
+    try {
+      native.learnMac(target.id, mac);
+    } catch (e) {
+      throw portErrorFrom(e, target instanceof Port ? { ifname: target.ifname, netns: target.netns } : {});
+    }
+  }
+
   flushFdb(port?: Port): void {
     this.live('flushFdb').flushFdb(port?.id);
   }

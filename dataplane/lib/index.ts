@@ -1,4 +1,5 @@
 export { Engine } from './engine.js';
+export { announceMac } from './announce.js';
 export { DEFAULT_WIRE_UDP_PORT, MAX_DOMAIN } from './engine.js';
 export type { EngineSettings, IdlePolicy, QueueFailure, FrameAudit, FdbEntry, UdpWireSettings, UdpPathSettings } from './engine.js';
 export { UdpWire } from './udp-wire.js';

@@ -112,6 +112,8 @@ export interface NativeEngine {
   finishWireSwap(portId: number): void;
   wireInfo(portId: number): NativeWireInfo;
   quiesceWire(portId: number, on: boolean): void;
+  setReceiveOnly(portId: number, on: boolean): void;
+  learnMac(portId: number, mac: string): void;
   start(): void;
   stop(): void;
   close(): void;
@@ -128,6 +130,7 @@ export interface NativeModule {
   portCounterNames: string[];
   workerCounterNames: string[];
   limits: { maxPorts: number; maxWorkers: number; burst: number; portRow: number; workerRow: number };
+  announce(netns: string, ifname: string, mac: string, count: number): void;
 }
 
 let cached: NativeModule | undefined;

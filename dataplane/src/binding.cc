@@ -16,6 +16,7 @@
 
 extern "C" {
 #include "counters.h"
+#include "announce.h"
 #include "engine.h"
 }
 
@@ -74,6 +75,8 @@ public:
 			InstanceMethod("finishWireSwap", &EngineWrap::FinishWireSwap),
 			InstanceMethod("wireInfo", &EngineWrap::WireInfo),
 			InstanceMethod("quiesceWire", &EngineWrap::QuiesceWire),
+			InstanceMethod("setReceiveOnly", &EngineWrap::SetReceiveOnly),
+			InstanceMethod("learnMac", &EngineWrap::LearnMac),
 			InstanceMethod("start", &EngineWrap::Start),
 			InstanceMethod("stop", &EngineWrap::Stop),
 			InstanceMethod("close", &EngineWrap::Close),
@@ -471,12 +474,54 @@ private:
 		return env.Undefined();
 	}
 
+	Napi::Value LearnMac(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		uint8_t mac[6];
+		ParseMac(env, info[1].As<Napi::String>().Utf8Value(), mac, "mac");
+		bn_error e;
+		if (bn_engine__fdb_learn(Live(env), info[0].As<Napi::Number>().Uint32Value(), mac, &e) < 0)
+			throw MakeError(env, e);
+		return env.Undefined();
+	}
+
+	Napi::Value SetReceiveOnly(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		bn_error e;
+		if (bn_engine__set_receive_only(Live(env), info[0].As<Napi::Number>().Uint32Value(), info[1].ToBoolean().Value() ? 1 : 0,
+						&e) < 0)
+			throw MakeError(env, e);
+		return env.Undefined();
+	}
+
 	Napi::Value PortCounters(const Napi::CallbackInfo &) { return portCounters_.Value(); }
 	Napi::Value WorkerCounters(const Napi::CallbackInfo &) { return workerCounters_.Value(); }
 };
 
+/* announce(netns, ifname, mac, count): a RARP broadcast from mac on the interface. */
+Napi::Value Announce(const Napi::CallbackInfo &info)
+{
+	Napi::Env env = info.Env();
+	if (info.Length() < 4 || !info[0].IsString() || !info[1].IsString() || !info[2].IsString() || !info[3].IsNumber())
+		throw Napi::TypeError::New(env, "announce(netns, ifname, mac, count)");
+	unsigned b[6];
+	std::string mac = info[2].As<Napi::String>().Utf8Value();
+	if (sscanf(mac.c_str(), "%2x:%2x:%2x:%2x:%2x:%2x", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5]) != 6)
+		throw Napi::TypeError::New(env, "announce: not a MAC address: '" + mac + "'");
+	uint8_t m[6];
+	for (int i = 0; i < 6; i++)
+		m[i] = (uint8_t)b[i];
+	bn_error e;
+	if (bn_announce(info[0].As<Napi::String>().Utf8Value().c_str(), info[1].As<Napi::String>().Utf8Value().c_str(), m,
+			info[3].As<Napi::Number>().Uint32Value(), &e) < 0)
+		throw MakeError(env, e);
+	return env.Undefined();
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports)
 {
+	exports.Set("announce", Napi::Function::New(env, Announce));
 	exports.Set("NativeEngine", EngineWrap::Define(env));
 	Napi::Array pc = Napi::Array::New(env, BN_PC__COUNT);
 	for (uint32_t i = 0; i < BN_PC__COUNT; i++)

@@ -72,6 +72,7 @@ static struct bn_wtable *build_table(struct bn_engine *eng, uint32_t w, uint64_t
 			continue;
 		eg->port_id = p->id;
 		eg->domain = p->cfg.domain;
+		eg->receive_only = (uint8_t)(p->cfg.receive_only != 0);
 		if (p->wire) {
 			struct bn_udp_wire *wire = p->wire;
 			struct bn_port *under = port_by_id(eng, wire->cfg.underlay_port);
@@ -820,6 +821,30 @@ int bn_engine__set_domain(struct bn_engine *eng, uint32_t port_id, uint32_t doma
 	bn_fdb__flush(&eng->fdb, port_id & 0xff);
 	if (rc < 0)
 		return rc;
+	return 0;
+}
+
+int bn_engine__set_receive_only(struct bn_engine *eng, uint32_t port_id, int on, struct bn_error *e)
+{
+	struct bn_port *p = port_by_id(eng, port_id);
+	if (!p)
+		return bn_fail(e, ENOENT, "receive_only", "no port with id %u (already removed?)", port_id);
+	p->cfg.receive_only = on;
+	int rc = publish(eng, e);
+	/* What was learned on it must not draw frames to it any more. */
+	if (on)
+		bn_fdb__flush(&eng->fdb, port_id & 0xff);
+	return rc;
+}
+
+int bn_engine__fdb_learn(struct bn_engine *eng, uint32_t port_id, const uint8_t mac[6], struct bn_error *e)
+{
+	struct bn_port *p = port_by_id(eng, port_id);
+	if (!p)
+		return bn_fail(e, ENOENT, "fdb_learn", "no port with id %u (already removed?)", port_id);
+	/* The table is lock-free for the workers' learners; this thread is one more learner. */
+	if (bn_fdb__learn(&eng->fdb, bn_fdb_key(mac, p->cfg.domain), port_id, bn_now_ns()) < 0)
+		return bn_fail(e, ENOSPC, "fdb_learn", "the MAC table is full");
 	return 0;
 }
 

@@ -102,11 +102,17 @@ struct bn_wire_info {
 	} paths[2];
 };
 int bn_engine__wire_info(struct bn_engine *eng, uint32_t port_id, struct bn_wire_info *info, struct bn_error *e);
+/* A receive-only port (the tail of a wire being replaced) still delivers what arrives on it,
+ * but is never learned on, flooded to or chosen as an egress. */
+int bn_engine__set_receive_only(struct bn_engine *eng, uint32_t port_id, int on, struct bn_error *e);
 /* Moves a port or wire to another switching domain, in one table publish. */
 int bn_engine__set_domain(struct bn_engine *eng, uint32_t port_id, uint32_t domain, struct bn_error *e);
 int bn_engine__audit(struct bn_engine *eng, struct bn_frame_audit *per_worker, struct bn_error *e);
 uint32_t bn_engine__fdb_dump(struct bn_engine *eng, struct bn_fdb_entry *out, uint32_t max);
 void bn_engine__fdb_flush(struct bn_engine *eng, uint32_t port_id);
+/* Points a MAC (in the port's domain) at the port, as if a frame from it had come in there:
+ * a Corm's new endpoint for a VM takes the VM's address over from where it was seen before. */
+int bn_engine__fdb_learn(struct bn_engine *eng, uint32_t port_id, const uint8_t mac[6], struct bn_error *e);
 /* Event pump thread: the next event from any worker, 1 if one was returned. */
 int bn_engine__next_event(struct bn_engine *eng, struct bn_event *ev);
 

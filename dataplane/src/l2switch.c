@@ -47,7 +47,7 @@ static void flood(struct bn_worker *w, const struct bn_wtable *t, uint32_t in_sl
 	const uint16_t domain = t->egress[in_slot].domain;
 	for (uint32_t i = 0; i < t->n_ports; i++) {
 		uint32_t s = t->ports[i];
-		if (s == in_slot || t->egress[s].domain != domain)
+		if (s == in_slot || t->egress[s].domain != domain || t->egress[s].receive_only)
 			continue;
 		if (last >= 0) {
 			uint64_t copy;
@@ -71,7 +71,7 @@ static void flood(struct bn_worker *w, const struct bn_wtable *t, uint32_t in_sl
 }
 
 struct rx_tally {
-	uint64_t packets, bytes, malformed, hairpin;
+	uint64_t packets, bytes, malformed, hairpin, tail_flood;
 };
 
 /* Learn, look up and queue one received frame coming in on port in_port. */
@@ -89,7 +89,7 @@ static inline void switch_one(struct bn_worker *w, const struct bn_wtable *t, ui
 	const uint8_t *eth = bn_pool__data(&w->pool, p->addr);
 	const uint8_t *dst = eth, *src = eth + 6;
 	const uint16_t domain = t->egress[slot_of(in_port)].domain;
-	if (!(src[0] & 1)) {
+	if (!(src[0] & 1) && !t->egress[slot_of(in_port)].receive_only) {
 		int learned = bn_fdb__learn(&w->engine->fdb, bn_fdb_key(src, domain), in_port, w->now_ns);
 		if (learned > 0)
 			bn_count(w->counters, BN_WC_fdb_learned, 1);
@@ -100,13 +100,22 @@ static inline void switch_one(struct bn_worker *w, const struct bn_wtable *t, ui
 	/* The egress must still be in the frame's domain: a port that moved (setDomain) may have
 	 * left an entry behind that a concurrent learner wrote after the flush. */
 	if (!(dst[0] & 1) && bn_fdb__lookup(&w->engine->fdb, bn_fdb_key(dst, domain), w->now_ns, &to) &&
-	    t->egress[slot_of(to)].port_id == to && t->egress[slot_of(to)].domain == domain) {
+	    t->egress[slot_of(to)].port_id == to && t->egress[slot_of(to)].domain == domain &&
+	    !t->egress[slot_of(to)].receive_only) {
 		if (bn_unlikely(to == in_port)) {
 			tally->hairpin++;
 			bn_pool__free(&w->pool, p->addr);
 		} else {
 			bn_l2__queue_out(w, slot_of(to), p->addr, p->len);
 		}
+		return;
+	}
+	/* A receive-only tail delivers frames that were on their way to a known port; the wire
+	 * that replaced it carries broadcasts (flooding from both would duplicate them and loop
+	 * between the two Corms' segment and the Spike). */
+	if (bn_unlikely(t->egress[slot_of(in_port)].receive_only)) {
+		tally->tail_flood++;
+		bn_pool__free(&w->pool, p->addr);
 		return;
 	}
 	flood(w, t, slot_of(in_port), p);
@@ -120,6 +129,8 @@ static void count_rx(uint64_t *row, const struct rx_tally *tally)
 		bn_count(row, BN_PC_drop_malformed, tally->malformed);
 	if (tally->hairpin)
 		bn_count(row, BN_PC_drop_hairpin, tally->hairpin);
+	if (tally->tail_flood)
+		bn_count(row, BN_PC_drop_tail_flood, tally->tail_flood);
 }
 
 void bn_l2__process(struct bn_worker *w, const struct bn_wtable *t, struct bn_queue *in, uint32_t n)
@@ -202,6 +213,7 @@ static void release_hold(struct bn_worker *w, const struct bn_wtable *t, const s
 	__atomic_store_n(&wire->n_held, 0, __ATOMIC_RELAXED);
 	wire->hold_worker = -1;
 	wire->markers_seen = 0;
+	wire->late_path = new_path ^ 1;
 	__atomic_store_n(&wire->rx_path, new_path, __ATOMIC_RELAXED);
 }
 
@@ -265,21 +277,29 @@ void bn_l2__from_underlay(struct bn_worker *w, const struct bn_wtable *t, struct
 			__atomic_store_n(&wire->path[we->path].last_rx_ns, w->now_ns, __ATOMIC_RELAXED);
 		}
 		if (bn_unlikely(we->path != wire->rx_path)) {
-			if (eg->n_paths == 2) {
+			/* The old path's stragglers (the underlay reordered them past the marker, e.g. the
+			 * sender moved between CPUs) are late frames, delivered, not new ones to hold. */
+			int late = eg->n_paths == 2 && we->path == wire->late_path && d.seq < wire->late_below;
+			if (eg->n_paths == 2 && !late) {
 				if (!standby_rx(w, wire, p, &d, run.row))
 					bn_pool__free(&w->pool, p->addr);
 				continue;
 			}
-			/* The old path is gone without draining (the swap was finished regardless). */
-			bn_count(run.row, BN_PC_swap_marker_timeouts, 1);
-			release_hold(w, t, eg, we->path);
+			if (!late) {
+				/* The old path is gone without draining (the swap was finished regardless). */
+				bn_count(run.row, BN_PC_swap_marker_timeouts, 1);
+				release_hold(w, t, eg, we->path);
+			}
 		}
 		if (bn_unlikely(d.type != BN_WIRE_DATA)) {
 			if (d.type == BN_WIRE_KEEPALIVE) {
 				bn_count(run.row, BN_PC_keepalive_rx, 1);
 			} else if (eg->n_paths == 2) {
 				bn_count(run.row, BN_PC_swap_markers_rx, 1);
-				/* Every transmitting worker of the peer ends the old path with its own marker. */
+				/* Every transmitting worker of the peer ends the old path with its own marker;
+				 * every frame it sent on the old path is numbered below the marker. */
+				if (d.seq > wire->late_below)
+					wire->late_below = d.seq;
 				if (++wire->markers_seen >= (d.flags ? d.flags : 1u))
 					release_hold(w, t, eg, we->path ^ 1);
 			}

@@ -68,6 +68,7 @@ struct bn_port_config {
 	uint16_t underlay_udp_port;   /* network order; 0: a switch port, else the wires' underlay */
 	uint16_t domain;              /* switching domain (0..BN_MAX_DOMAIN); frames never cross domains */
 	int xdp_takeover;             /* replace a Banana XDP program left on the interface */
+	int receive_only;             /* delivers what arrives, but never learns, floods or is an egress */
 };
 
 struct bn_port {

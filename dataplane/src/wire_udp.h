@@ -91,6 +91,8 @@ struct bn_udp_wire {
 	uint64_t last_tx_ns;
 	/* hot-swap, receive side: its receiving worker only (the audit reads it with workers parked) */
 	uint32_t rx_path;                    /* frames on the other path wait in held[] */
+	uint32_t late_path;                  /* the path received from before the last switch... */
+	uint64_t late_below;                 /* ...whose frames below this sequence are late, not new */
 	uint32_t markers_seen;
 	uint32_t n_held;
 	int32_t hold_worker;                 /* whose pool the held frames are from; -1 none */

@@ -25,6 +25,7 @@ struct bn_egress {
 	uint8_t n_paths;             /* a wire port: paths its wire ids map to (2 during a hot-swap) */
 	uint8_t n_markers;           /* a wire port: workers that transmit on it, one drain marker each */
 	uint8_t quiesced;            /* a wire port: frames for it are queued by its owner worker, not sent */
+	uint8_t receive_only;        /* the tail of a wire being replaced: never learned on, flooded to or chosen */
 };
 
 #define BN_WIRE_MAP 256          /* wire id -> port slot, open addressing */
