@@ -7,6 +7,7 @@ import { describeMachine } from './machine.js';
 import { resultsTable, writeReport } from './report.js';
 import { FULL, QUICK, runForward } from './scenarios/forward.js';
 import { CONTROLLER_FULL, CONTROLLER_QUICK, runControllerBench } from './scenarios/controller.js';
+import { HOTSWAP_FULL, HOTSWAP_QUICK, runHotswapBench } from './scenarios/hotswap.js';
 import { runWireLocal } from './scenarios/wire-local.js';
 import { WIRE_FULL, WIRE_QUICK } from './scenarios/wire-run.js';
 import { runWireUdp } from './scenarios/wire-udp.js';
@@ -17,6 +18,7 @@ const SCENARIOS: Record<string, Runner> = {
   forward: (quick, progress) => runForward({ ...(quick ? QUICK : FULL), progress }),
   'wire-udp': (quick, progress) => runWireUdp({ ...(quick ? WIRE_QUICK : WIRE_FULL), progress }),
   'wire-local': (quick, progress) => runWireLocal({ ...(quick ? WIRE_QUICK : WIRE_FULL), progress }),
+  hotswap: (quick, progress) => runHotswapBench({ ...(quick ? HOTSWAP_QUICK : HOTSWAP_FULL), progress }),
   controller: (quick, progress) => runControllerBench({ ...(quick ? CONTROLLER_QUICK : CONTROLLER_FULL), progress }),
 };
 

@@ -39,6 +39,8 @@ export interface SendOptions extends CommonOptions {
    * an XDP program attached or GRO enabled, else frames are silently dropped).
    */
   backend?: 'af-packet' | 'xdp-live';
+  /** Pin the sender to this CPU (`taskset -c`); default: not pinned. */
+  cpu?: number;
 }
 
 export interface RecvOptions extends CommonOptions {
@@ -207,8 +209,9 @@ interface Run {
   exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-function startTool(sub: Subcommand, args: string[]): Run {
-  const child = spawn(trafficBinary(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
+function startTool(sub: Subcommand, args: string[], cpu?: number): Run {
+  const argv = cpu === undefined ? [trafficBinary(), ...args] : ['taskset', '-c', String(cpu), trafficBinary(), ...args];
+  const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stdout?.setEncoding('utf8').on('data', (d: string) => (out += d));
@@ -399,7 +402,7 @@ export function send(opts: SendOptions): Promise<SendResult> {
     'qdisc-bypass': opts.qdiscBypass,
     backend: opts.backend,
   });
-  return finish('send', startTool('send', args), parseSend);
+  return finish('send', startTool('send', args, opts.cpu), parseSend);
 }
 
 export function rtt(opts: RttOptions): Promise<RttResult> {
