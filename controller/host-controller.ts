@@ -544,7 +544,7 @@ export class HostController {
       const nearEnd = {
         name: this.config.host,
         prepare: async () => {
-          const path = await udpPathTo({ underlayPort: this.underlayPort, local: this.underlay, peer: far.underlay()!, wireId: to });
+          const path = await udpPathTo({ underlayPort: this.underlayPort, local: this.underlay, peer: far.underlay()!, wireId: to }, wire.path);
           near = localSwapEnd(this.config.host, wire, path);
           await near.prepare();
         },
@@ -586,7 +586,7 @@ export class HostController {
           case 'prepare': {
             if (this.wireIdInUse(req.wireId)) throw new ControllerError('conflict', `wire id ${req.wireId} is in use on ${this.config.host}`, { wireId: req.wireId });
             if (req.to) await this.authorizeMove(e, caller, req.to, req.underlay);
-            const path = await udpPathTo({ underlayPort: this.underlayPort, local: this.underlay, peer: req.underlay, wireId: req.wireId });
+            const path = await udpPathTo({ underlayPort: this.underlayPort, local: this.underlay, peer: req.underlay, wireId: req.wireId }, e.wire.path);
             const since = process.hrtime.bigint();
             e.wire.prepareSwap(path);
             this.swapsPrepared.set(wireId, since);

@@ -237,7 +237,7 @@ export class Engine extends EventEmitter<EngineEvents> implements PortOwner, Wir
       throw portErrorFrom(e, { ifname: settings.underlay.ifname, netns: settings.underlay.netns });
     }
     const deadAfterMs = settings.deadAfterMs ?? 3 * keepaliveMs + 20;
-    const wire = new UdpWire(this, info.id, path.wireId, info.maxInnerFrame, deadAfterMs, remoteOf(settings), { keepaliveMs, domain });
+    const wire = new UdpWire(this, info.id, path.wireId, info.maxInnerFrame, deadAfterMs, remoteOf(settings), { keepaliveMs, domain }, settings);
     wire.currentDomain = domain;
     this.wiresById.set(info.id, wire);
     return wire;

@@ -48,7 +48,8 @@ export class UdpWire {
   private currentWireId: number;
   private currentMaxInner: number;
   private currentRemote: string;
-  private pending: { wireId: number; maxInnerFrame: number; remote: string } | undefined;
+  private currentPath: UdpPathSettings;
+  private pending: { wireId: number; maxInnerFrame: number; remote: string; path: UdpPathSettings } | undefined;
 
   constructor(
     private readonly owner: WireOwner,
@@ -61,7 +62,9 @@ export class UdpWire {
     remote: string,
     /** @internal what a swapped-in path keeps from the wire */
     readonly settings: { keepaliveMs: number; domain: number },
+    path: UdpPathSettings,
   ) {
+    this.currentPath = path;
     this.currentWireId = wireId;
     this.currentMaxInner = maxInnerFrame;
     this.currentRemote = remote;
@@ -83,12 +86,17 @@ export class UdpWire {
     return this.currentRemote;
   }
 
+  /** The path frames leave on (a hot-swap to the same peer reuses its next hop). */
+  get path(): UdpPathSettings {
+    return this.currentPath;
+  }
+
   /** Hot-swap, step 1 (both ends): adds a second path that receives (its data held until the
    * old path drains) and sends keepalives, so each end can verify it before traffic moves. */
   prepareSwap(path: UdpPathSettings): void {
     if (this.closed) throw new ClosedError(`wire ${this.wireId} is closed (prepareSwap)`);
     const maxInnerFrame = this.owner.prepareWireSwap(this, path);
-    this.pending = { wireId: path.wireId, maxInnerFrame, remote: `${path.remoteIp}:${path.remotePort ?? 7471}` };
+    this.pending = { wireId: path.wireId, maxInnerFrame, remote: `${path.remoteIp}:${path.remotePort ?? 7471}`, path };
   }
 
   /** Hot-swap, step 2: frames leave on the new path from now on; the old path gets drain
@@ -100,6 +108,7 @@ export class UdpWire {
       this.currentWireId = this.pending.wireId;
       this.currentMaxInner = this.pending.maxInnerFrame;
       this.currentRemote = this.pending.remote;
+      this.currentPath = this.pending.path;
       this.pending = undefined;
     }
   }

@@ -21,13 +21,16 @@ export interface UdpEndSettings {
   keepaliveMs?: number;
 }
 
-/** The path to the peer with one wire id: what a wire is opened with and what a hot-swap prepares. */
-export async function udpPathTo(s: Pick<UdpEndSettings, 'underlayPort' | 'local' | 'peer' | 'wireId'>): Promise<UdpPathSettings> {
+/** The path to the peer with one wire id: what a wire is opened with and what a hot-swap
+ * prepares. A path to the same peer as `known` reuses its next hop: resolving it spawns `ip`,
+ * and a fork() of a process whose workers are forwarding stalls them (copy-on-write faults). */
+export async function udpPathTo(s: Pick<UdpEndSettings, 'underlayPort' | 'local' | 'peer' | 'wireId'>, known?: UdpPathSettings): Promise<UdpPathSettings> {
+  const sameHop = known && known.remoteIp === s.peer.ip && known.underlay === s.underlayPort;
   return {
     wireId: s.wireId,
     underlay: s.underlayPort,
     localMac: s.local.mac,
-    nextHopMac: await resolveNextHop(s.local, s.peer.ip),
+    nextHopMac: sameHop ? known.nextHopMac : await resolveNextHop(s.local, s.peer.ip),
     localIp: s.local.ip,
     remoteIp: s.peer.ip,
     remotePort: s.peer.udpPort,
