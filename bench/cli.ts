@@ -8,6 +8,7 @@ import { resultsTable, writeReport } from './report.js';
 import { FULL, QUICK, runForward } from './scenarios/forward.js';
 import { CONTROLLER_FULL, CONTROLLER_QUICK, runControllerBench } from './scenarios/controller.js';
 import { HOTSWAP_FULL, HOTSWAP_QUICK, runHotswapBench } from './scenarios/hotswap.js';
+import { MIGRATE_FULL, MIGRATE_QUICK, runMigrateBench } from './scenarios/migrate.js';
 import { runWireLocal } from './scenarios/wire-local.js';
 import { WIRE_FULL, WIRE_QUICK } from './scenarios/wire-run.js';
 import { runWireUdp } from './scenarios/wire-udp.js';
@@ -19,6 +20,7 @@ const SCENARIOS: Record<string, Runner> = {
   'wire-udp': (quick, progress) => runWireUdp({ ...(quick ? WIRE_QUICK : WIRE_FULL), progress }),
   'wire-local': (quick, progress) => runWireLocal({ ...(quick ? WIRE_QUICK : WIRE_FULL), progress }),
   hotswap: (quick, progress) => runHotswapBench({ ...(quick ? HOTSWAP_QUICK : HOTSWAP_FULL), progress }),
+  migrate: (quick, progress) => runMigrateBench({ ...(quick ? MIGRATE_QUICK : MIGRATE_FULL), progress }),
   controller: (quick, progress) => runControllerBench({ ...(quick ? CONTROLLER_QUICK : CONTROLLER_FULL), progress }),
 };
 

@@ -106,7 +106,7 @@ interface ArrivingSpike {
   wire: UdpWire;
 }
 
-export type MigrationPhase = 'prepare' | 'quiesce' | 'switch' | 'resume' | 'abort' | 'all';
+export type MigrationPhase = 'prepare' | 'quiesce' | 'attach' | 'switch' | 'resume' | 'abort' | 'all';
 
 /** A migration this host (the Spike's current one) drives. */
 interface Migration {
@@ -578,7 +578,7 @@ export class HostController {
 
   /** One step of a hot-swap or a migration the Spike's host drives; the end stays under its
    * old id until finish (switch, for a migration). */
-  async swapCormEnd(caller: string, wireId: number, req: PeerSwapStep): Promise<{ underlay: UnderlayPeer } | { queued: number; dropped: number } | undefined> {
+  async swapCormEnd(caller: string, wireId: number, req: PeerSwapStep): Promise<{ underlay: UnderlayPeer } | { queued: number; dropped: number; cormSwitchMs: number } | undefined> {
     return this.serial.run(`wire:${wireId}`, async () => {
       const e = this.peerCormEnd(caller, wireId);
       try {
@@ -614,16 +614,19 @@ export class HostController {
           case 'switch': {
             // Cut over to the new host, drop the path to the old one, send what was queued.
             const move = this.requireMove(wireId);
+            const t0 = performance.now();
             e.wire.cutover();
             e.wire.finishSwap();
             e.wire.resume();
+            const cormSwitchMs = performance.now() - t0;
             const c = e.wire.counters();
             const queued = Number(c.quiesce_queued - (move.queuedBefore ?? c.quiesce_queued));
             const dropped = Number(c.drop_quiesce_full - (move.droppedBefore ?? c.drop_quiesce_full));
             this.moves.delete(wireId);
             this.swapsPrepared.delete(wireId);
-            await this.rekeyCormEnd(e, wireId, move);
-            return { queued, dropped };
+            // Traffic flows already: the registry learns of the move after the reply.
+            this.rekeyCormEnd(e, wireId, move).catch((err: unknown) => this.log.error({ event: 'rekey-failed', wire: wireId, err: (err as Error).message }, 'cannot record the moved endpoint'));
+            return { queued, dropped, cormSwitchMs };
           }
           case 'abort': {
             const info = e.wire.swapInfo();
@@ -658,7 +661,7 @@ export class HostController {
       if (m && m.view.to !== to) throw new ControllerError('conflict', `Spike ${name} is already moving to ${m.view.to} (${m.view.phase})`, { spike: name });
       // `all` goes on from wherever a phased migration stands.
       const all: MigrationPhase[] = ['prepare', 'quiesce', 'switch', 'resume'];
-      const reached = m ? { prepared: 1, quiesced: 2, switched: 3, done: 4, aborted: 4 }[m.view.phase] : 0;
+      const reached = m ? { prepared: 1, quiesced: 2, attached: 2, switched: 3, done: 4, aborted: 4 }[m.view.phase] : 0;
       const steps: MigrationPhase[] = phase === 'all' ? all.slice(reached) : [phase];
       for (const step of steps) {
         if (step === 'prepare') m = await this.migratePrepare(s, to);
@@ -687,7 +690,7 @@ export class HostController {
       corm: this.peer(cormHost.controller, s.peerHost),
       view: {
         spike: `${this.config.host}/${name}`, from: this.config.host, to, corm: s.corm, phase: 'prepared', wire: { from: wire.wireId, to: this.allocWireId() },
-        queued: null, dropped: null, lostAtSource: null, gapMs: null, switchMs: null, bindMs: null,
+        queued: null, dropped: null, lostAtSource: null, gapMs: null, switchMs: null, cormSwitchMs: null, bindMs: null,
       },
     };
     const want = this.requested.get(name);
@@ -741,26 +744,21 @@ export class HostController {
         m.view.phase = 'quiesced';
         break;
       }
-      case 'switch': {
+      case 'attach': {
         need('quiesced');
-        // Wait for the interface (phase all): the target answers 409 until it is there.
-        const deadline = Date.now() + waitMs;
-        let t0 = performance.now();
-        for (;;) {
-          t0 = performance.now();
-          try {
-            m.view.bindMs = (await m.target.request<{ bindMs: number }>('POST', `/v1/peer/spikes/${name}/bind`)).bindMs;
-            break;
-          } catch (err) {
-            if (!(err instanceof ApiError && err.status === 409) || Date.now() > deadline) {
-              throw new ControllerError(err instanceof ApiError && err.status === 409 ? 'conflict' : 'peer-failed', `Spike ${name}: ${m.view.to} cannot bind it: ${err instanceof ApiError ? ((err.body as { message?: string } | undefined)?.message ?? err.message) : (err as Error).message}; still quiesced (retry switch, or abort)`, { spike: name });
-            }
-            await new Promise((r) => setTimeout(r, 5));
-          }
-        }
-        const r = await m.corm.request<{ queued: number; dropped: number }>('POST', path, { step: 'switch' });
+        await this.attachTarget(m, name, waitMs);
+        m.view.phase = 'attached';
+        break;
+      }
+      case 'switch': {
+        // Attached already (the interface was bound on the target before it came up): the
+        // switch is hostA's cutover alone. Otherwise the target binds it first.
+        const t0 = performance.now();
+        if (m.view.phase === 'quiesced') await this.attachTarget(m, name, waitMs);
+        else need('attached');
+        const r = await m.corm.request<{ queued: number; dropped: number; cormSwitchMs: number }>('POST', path, { step: 'switch' });
         const done = performance.now();
-        Object.assign(m.view, { phase: 'switched', queued: r.queued, dropped: r.dropped, switchMs: done - t0, gapMs: m.quiescedAt === undefined ? null : done - m.quiescedAt });
+        Object.assign(m.view, { phase: 'switched', queued: r.queued, dropped: r.dropped, switchMs: done - t0, cormSwitchMs: r.cormSwitchMs, gapMs: m.quiescedAt === undefined ? null : done - m.quiescedAt });
         break;
       }
       case 'resume': {
@@ -781,7 +779,9 @@ export class HostController {
         break;
       }
       case 'abort': {
-        if (m.view.phase === 'switched') throw new ControllerError('conflict', `Spike ${name} has switched to ${m.view.to}: finish with resume`, { spike: name });
+        if (m.view.phase === 'switched' || m.view.phase === 'attached') {
+          throw new ControllerError('conflict', `Spike ${name} is ${m.view.phase} on ${m.view.to}: go on with ${m.view.phase === 'attached' ? 'switch' : 'resume'}`, { spike: name });
+        }
         await Promise.allSettled([m.corm.request('POST', path, { step: 'abort' }), m.target.request('DELETE', `/v1/peer/spikes/${name}`)]);
         m.view.phase = 'aborted';
         this.migrations.delete(name);
@@ -791,6 +791,24 @@ export class HostController {
         throw new ControllerError('bad-request', `unknown migration phase ${step}`, { spike: name });
     }
     this.note(m.view.phase === 'aborted' ? 'warn' : 'info', 'migration', { ...m.view }, `Spike ${name}: migration to ${m.view.to} ${m.view.phase}`);
+  }
+
+  /** The target binds the moved interface (up or not yet); with waitMs, it is waited for
+   * (the target answers 409 until it has arrived). */
+  private async attachTarget(m: Migration, name: string, waitMs: number): Promise<void> {
+    const deadline = Date.now() + waitMs;
+    for (;;) {
+      try {
+        m.view.bindMs = (await m.target.request<{ bindMs: number }>('POST', `/v1/peer/spikes/${name}/bind`)).bindMs;
+        return;
+      } catch (err) {
+        if (!(err instanceof ApiError && err.status === 409) || Date.now() > deadline) {
+          const why = err instanceof ApiError ? ((err.body as { message?: string } | undefined)?.message ?? err.message) : (err as Error).message;
+          throw new ControllerError(err instanceof ApiError && err.status === 409 ? 'conflict' : 'peer-failed', `Spike ${name}: ${m.view.to} cannot bind it: ${why}; still quiesced (retry, or abort)`, { spike: name });
+        }
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    }
   }
 
   /** Frames for the VM this host could not deliver any more: its interface left. */
@@ -905,7 +923,7 @@ export class HostController {
 
   /** After a swap the Corm end answers to its new wire id (desired state, registry record);
    * after a migration also to the Spike's new host. */
-  private async rekeyCormEnd(e: LiveCormEnd, oldId: number, move?: CormEndMove): Promise<void> {
+  private rekeyCormEnd(e: LiveCormEnd, oldId: number, move?: CormEndMove): Promise<void> {
     const before = e.spec;
     const spec: CormEndSpec = { ...before, wireId: e.wire.wireId, ...(move ? { peerHost: move.to.host, spike: move.to.spike, peer: move.peer } : {}) };
     this.cormEnds.delete(oldId);
@@ -913,6 +931,10 @@ export class HostController {
     e.spec = spec;
     this.cormEnds.set(spec.wireId, e);
     this.desired.cormEnds.set(spec.wireId, spec);
+    return this.recordRekey(before, spec, oldId, move);
+  }
+
+  private async recordRekey(before: CormEndSpec, spec: CormEndSpec, oldId: number, move?: CormEndMove): Promise<void> {
     if (this.vfId(before) !== this.vfId(spec)) await this.records.deleteEndpoint(this.vfId(before));
     await this.records.putEndpoint(this.vfRecord(spec));
     const fields = { from: oldId, to: spec.wireId, type: 'udp', side: 'corm', spike: spec.spike, corm: `${this.config.host}/${spec.corm}` };
@@ -1232,10 +1254,26 @@ export class HostController {
     return best;
   }
 
-  private async connectSpike(s: LiveSpike, to: ConnectSpec): Promise<void> {
+  /** `leaving`: the local wire being replaced. A new udp wire then starts out receive-only in
+   * that Corm's domain, next to the Spike's port, so what its Corm sends arrives while the old
+   * Corm still serves the Spike; once the new Corm has announced the VM, both move over. */
+  private async connectSpike(s: LiveSpike, to: ConnectSpec, leaving?: { wire: WireEnd; cormDomain: number }): Promise<void> {
     const { type, cormHost } = await this.resolveTarget(to, s.mtu);
-    if (type === 'local') this.connectLocal(s, to, this.corms.get(to.corm.split('/')[1]!)!);
-    else await this.connectUdp(s, to, cormHost);
+    if (type === 'local') {
+      leaving?.wire.close();
+      this.connectLocal(s, to, this.corms.get(to.corm.split('/')[1]!)!);
+    } else if (!leaving) await this.connectUdp(s, to, cormHost);
+    else {
+      await this.connectUdp(s, to, cormHost, leaving.cormDomain);
+      const fresh = this.spikes.get(s.spec.name)!.wire as UdpWire;
+      // The Corm's host announces the VM once it hears this end (its monitor, every 20 ms).
+      const deadline = Date.now() + 2000;
+      while (fresh.state() !== 'up' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 2));
+      await new Promise((r) => setTimeout(r, 3 * WIRE_MONITOR_MS));
+      leaving.wire.close();
+      this.engine.setDomain(fresh, s.domain);
+      this.engine.setReceiveOnly(fresh, false);
+    }
     await this.publishSpike(s.spec.name);
     this.note('info', 'wire-up', { wire: s.wire!.wireId, type, spike: s.spec.name, corm: to.corm }, `${type} wire to ${to.corm}`);
   }
@@ -1251,7 +1289,7 @@ export class HostController {
     delete s.peerHost;
   }
 
-  private async connectUdp(s: LiveSpike, to: ConnectSpec, cormHost: string): Promise<void> {
+  private async connectUdp(s: LiveSpike, to: ConnectSpec, cormHost: string, besideIn?: number): Promise<void> {
     const host = await this.records.registry.getHost(cormHost);
     if (!host) throw new ControllerError('not-found', `host ${cormHost} of Corm ${to.corm} is not in the registry`, { corm: to.corm });
     const peer = this.peer(host.controller, cormHost);
@@ -1277,7 +1315,8 @@ export class HostController {
       }
     }
     try {
-      s.wire = await openUdpEnd({ engine: this.engine, underlayPort: this.underlayPort, local: this.underlay, peer: reply.underlay, wireId, domain: s.domain, keepaliveMs: this.config.keepaliveMs });
+      s.wire = await openUdpEnd({ engine: this.engine, underlayPort: this.underlayPort, local: this.underlay, peer: reply.underlay, wireId, domain: besideIn ?? s.domain, keepaliveMs: this.config.keepaliveMs });
+      if (besideIn !== undefined) this.engine.setReceiveOnly(s.wire as UdpWire, true);
     } catch (err) {
       await peer.request('DELETE', `/v1/peer/wires/${wireId}`).catch(() => undefined);
       throw new ControllerError('dataplane-failed', `cannot open the Spike end of wire ${wireId}: ${(err as Error).message}`, { wireId });
@@ -1296,19 +1335,19 @@ export class HostController {
     const old = { wire: s.wire, connect: s.connect, corm: s.corm, peerHost: s.peerHost, peerUnderlay: s.peerUnderlay };
     const tail = old.wire?.type === 'udp' && !old.wire.closed ? (old.wire as UdpWire) : undefined;
     if (tail) this.engine.setReceiveOnly(tail, true);
-    else old.wire?.close();
+    const leavingLocal = old.wire?.type === 'local' && old.corm ? { wire: old.wire, cormDomain: this.corms.get(old.corm.split('/')[1]!)!.domain } : undefined;
     delete s.wire;
     delete s.connect;
     delete s.corm;
     delete s.peerHost;
     delete s.peerUnderlay;
     try {
-      await this.connectSpike(s, to);
+      await this.connectSpike(s, to, leavingLocal);
     } catch (err) {
-      if (tail) {
-        this.engine.setReceiveOnly(tail, false);
-        Object.assign(s, old);
-      } else await this.publishSpike(s.spec.name);
+      // The old wire carries on where it still can (a local one is only closed once the new is up).
+      if (tail) this.engine.setReceiveOnly(tail, false);
+      if (old.wire && !old.wire.closed) Object.assign(s, old);
+      else await this.publishSpike(s.spec.name);
       throw err;
     }
     if (!tail) return;

@@ -66,19 +66,25 @@ describe('migrating vm1 from hostB to hostC with the controllers', () => {
     const count = 40_000;
     const rx = await startReceiver({ ifname: 'eth0', netns: topo.vm1.ns.name, flow: 71, expect: count, idleMs: 3000 });
     const sending = send({ ifname: 'eth0', netns: topo.ext.ns.name, srcMac: topo.ext.eth0.mac, dstMac: topo.vm1.mac, flow: 71, count, size: 200, rate: 10_000 });
-    const tcp = iperfVm1ToExt(topo, true, 4);
+    // The VM sends (its ACKs come back through the queue): a bulk flow towards the VM could
+    // outgrow the Corm's bounded queue while the VM is in flight (then drops are counted).
+    const tcp = iperfVm1ToExt(topo, false, 4);
     await new Promise((r) => setTimeout(r, 1000));
     expect(await migrate(b, { to: 'hostC', phase: 'prepare' })).toMatchObject({ phase: 'prepared' });
     expect(await migrate(b, { to: 'hostC', phase: 'quiesce' })).toMatchObject({ phase: 'quiesced' });
-    await topo.vm1.move(topo.hostC.ns);
+    // The tap arrives down; hostC binds it before it comes up, so the switch is the cutover alone.
+    await topo.vm1.tap.moveTo(topo.hostC.ns);
+    expect(await migrate(b, { to: 'hostC', phase: 'attach' })).toMatchObject({ phase: 'attached' });
+    await topo.vm1.tap.up();
     const switched = await migrate(b, { to: 'hostC', phase: 'switch' });
     expect(switched).toMatchObject({ phase: 'switched', dropped: 0 });
+    expect(switched.switchMs).toBeLessThan(switched.bindMs!);
     const done = await migrate(b, { to: 'hostC', phase: 'resume' });
     console.log(`migration: ${JSON.stringify(done)}`);
     expect(done).toMatchObject({ phase: 'done', dropped: 0, lostAtSource: 0 });
     expect(done.queued).toBeGreaterThan(0);
     expect(done.gapMs).toBeGreaterThan(done.switchMs!);
-    expect(done.switchMs).toBeGreaterThanOrEqual(done.bindMs!);
+
     await sending;
     expect(await rx.done()).toMatchObject({ unique: count, lost: 0, duplicated: 0, reordered: 0 });
     expect(await tcp).toBeGreaterThan(100_000); // the session survived the move
@@ -102,7 +108,7 @@ describe('migrating vm1 from hostB to hostC with the controllers', () => {
     expect((await cli('quiesce')).out).toMatch(/quiesced/);
     await topo.vm1.move(topo.hostB.ns);
     const out = await cli('all');
-    expect(out.out).toMatch(/hostC\/vm1 -> hostB: done; .* gap [\d.]+ ms \(switch [\d.]+ ms, binding [\d.]+ ms\), queued \d+, dropped 0, lost at hostC 0/);
+    expect(out.out).toMatch(/hostC\/vm1 -> hostB: done; .* gap [\d.]+ ms \(switch [\d.]+ ms, at the Corm [\d.]+ ms, binding [\d.]+ ms\), queued \d+, dropped 0, lost at hostC 0/);
     expect((await b.api.request<SpikeView[]>('GET', '/v1/spikes'))[0]).toMatchObject({ id: 'hostB/vm1' });
     expect(await topo.vm1.ns.exec(['ping', '-c', '2', '-i', '0.1', topo.ext.ip])).toMatch(/2 received/);
   });

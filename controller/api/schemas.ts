@@ -78,7 +78,7 @@ export const peerSwapBody = z.discriminatedUnion('step', [
 /** Operator: move a Spike's backend to another host with its VM, in phases or all at once. */
 export const migrateBody = z.strictObject({
   to: nameSchema,
-  phase: z.enum(['prepare', 'quiesce', 'switch', 'resume', 'abort', 'all']).default('all'),
+  phase: z.enum(['prepare', 'quiesce', 'attach', 'switch', 'resume', 'abort', 'all']).default('all'),
   /** phase all: how long to wait for the interface to show up on the target. */
   waitMs: z.number().int().min(0).max(600_000).default(30_000),
 });

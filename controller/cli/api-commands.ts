@@ -26,7 +26,7 @@ export const API_USAGE = `  host                         this host: name, labels
                                a Corm, or the closest Corm of a device network (moved make-before-break
                                as placement changes, and to another one at once if its host dies)
   spike disconnect NAME
-  spike migrate NAME --to HOST [--phase prepare|quiesce|switch|resume|abort|all] [--wait-ms N]
+  spike migrate NAME --to HOST [--phase prepare|quiesce|attach|switch|resume|abort|all] [--wait-ms N]
                                move the Spike's backend with its VM (all: the VM manager moves the interface
                                after 'quiesced' is reported; waits up to --wait-ms for it, default 30000)
   wire ls | show ID            wire ends with state, MTU and counters
@@ -144,8 +144,8 @@ async function run(api: ApiClient, words: string[], v: Record<string, string | b
       const m = await api.request<MigrationView>('POST', `/v1/spikes/${encodeURIComponent(need(arg1, 'Spike name'))}/migrate`, body);
       const ms = (v: number | null) => (v === null ? '-' : `${v.toFixed(1)} ms`);
       const cost = m.phase === 'switched' || m.phase === 'done'
-        ? `; gap ${ms(m.gapMs)} (switch ${ms(m.switchMs)}, binding ${ms(m.bindMs)}), queued ${m.queued}, dropped ${m.dropped}${m.lostAtSource === null ? '' : `, lost at ${m.from} ${m.lostAtSource}`}`
-        : '';
+        ? `; gap ${ms(m.gapMs)} (switch ${ms(m.switchMs)}, at the Corm ${ms(m.cormSwitchMs)}, binding ${ms(m.bindMs)}), queued ${m.queued}, dropped ${m.dropped}${m.lostAtSource === null ? '' : `, lost at ${m.from} ${m.lostAtSource}`}`
+        : m.phase === 'attached' ? `; bound on ${m.to} in ${ms(m.bindMs)}` : '';
       return { data: m, text: `${m.spike} -> ${m.to}: ${m.phase}; wire ${m.wire.from} -> ${m.wire.to} to ${m.corm}${cost}` };
     }
     case 'wire ls': {

@@ -109,11 +109,14 @@ export async function runClusterDemo(log: (s: string) => void = console.log): Pr
     };
     await phase('prepare');
     await phase('quiesce');
-    log(`  (the VM manager moves ${topo.vm1.tap.name} to hostC: ip link set ${topo.vm1.tap.name} netns hostC)`);
-    await topo.vm1.move(topo.hostC.ns);
+    log(`  (the VM manager moves ${topo.vm1.tap.name} to hostC: ip link set ${topo.vm1.tap.name} netns hostC; it arrives down)`);
+    await topo.vm1.tap.moveTo(topo.hostC.ns);
+    const attached = await phase('attach');
+    log(`  (hostC bound it in ${attached.bindMs?.toFixed(1)} ms; the VM manager brings it up)`);
+    await topo.vm1.tap.up();
     await phase('switch');
     const moved = await phase('resume');
-    log(`  gap ${moved.gapMs?.toFixed(1)} ms (the switch's share ${moved.switchMs?.toFixed(1)} ms, binding the tap ${moved.bindMs?.toFixed(1)} ms of it); frames queued at hostA ${moved.queued}, dropped ${moved.dropped}, lost at hostB ${moved.lostAtSource}`);
+    log(`  gap ${moved.gapMs?.toFixed(1)} ms; the switch's share ${moved.switchMs?.toFixed(1)} ms (hostA's own ${moved.cormSwitchMs?.toFixed(2)} ms, the rest the API round trip); frames queued at hostA ${moved.queued}, dropped ${moved.dropped}, lost at hostB ${moved.lostAtSource}`);
     await sending;
     const got = await rx.done();
     log(`traffic to vm1: ${got.unique} of ${count} delivered, lost ${got.lost}, duplicated ${got.duplicated}, reordered ${got.reordered}`);

@@ -98,8 +98,9 @@ export interface MigrationView {
   from: string;
   to: string;
   corm: string;
-  /** The phase reached: prepared, quiesced, switched, done (resumed), aborted. */
-  phase: 'prepared' | 'quiesced' | 'switched' | 'done' | 'aborted';
+  /** The phase reached: prepared, quiesced, attached (bound on the target), switched, done
+   * (resumed), aborted. */
+  phase: 'prepared' | 'quiesced' | 'attached' | 'switched' | 'done' | 'aborted';
   wire: { from: number; to: number };
   /** Frames for the VM the Corm queued while it moved, and dropped because the queue was full. */
   queued: number | null;
@@ -108,7 +109,11 @@ export interface MigrationView {
   lostAtSource: number | null;
   /** Quiesce to traffic flowing again (the whole gap as the switch sees it). */
   gapMs: number | null;
-  /** The switch's share: interface bound on the new host (bindMs of it) to the queue sent. */
+  /** The switch's share: from the switch phase's start (the interface up on the new host) to
+   * the queue sent; it includes binding the interface (bindMs) unless it was attached first. */
   switchMs: number | null;
+  /** Of switchMs, the Corm's own: cut over, drop the old path, send the queue (the rest is
+   * the API round trip). */
+  cormSwitchMs: number | null;
   bindMs: number | null;
 }
