@@ -615,9 +615,7 @@ export class HostController {
             // Cut over to the new host, drop the path to the old one, send what was queued.
             const move = this.requireMove(wireId);
             const t0 = performance.now();
-            e.wire.cutover();
-            e.wire.finishSwap();
-            e.wire.resume();
+            e.wire.switchOver();
             const cormSwitchMs = performance.now() - t0;
             const c = e.wire.counters();
             const queued = Number(c.quiesce_queued - (move.queuedBefore ?? c.quiesce_queued));

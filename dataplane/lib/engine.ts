@@ -275,11 +275,12 @@ export class Engine extends EventEmitter<EngineEvents> implements PortOwner, Wir
   }
 
   /** @internal WireOwner */
-  wireSwapStep(wire: UdpWire, step: 'cutover' | 'finish' | 'quiesce' | 'resume'): void {
+  wireSwapStep(wire: UdpWire, step: 'cutover' | 'finish' | 'quiesce' | 'resume' | 'switch'): void {
     const native = this.live(step);
     try {
       if (step === 'cutover') native.cutoverWire(wire.id);
       else if (step === 'finish') native.finishWireSwap(wire.id);
+      else if (step === 'switch') native.switchWire(wire.id);
       else native.quiesceWire(wire.id, step === 'quiesce');
     } catch (e) {
       throw portErrorFrom(e, {});

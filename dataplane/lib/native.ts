@@ -110,6 +110,7 @@ export interface NativeEngine {
   prepareWireSwap(portId: number, settings: NativeUdpWireSettings): number;
   cutoverWire(portId: number): void;
   finishWireSwap(portId: number): void;
+  switchWire(portId: number): void;
   wireInfo(portId: number): NativeWireInfo;
   quiesceWire(portId: number, on: boolean): void;
   setReceiveOnly(portId: number, on: boolean): void;

@@ -9,7 +9,7 @@ export interface WireOwner {
   wireCounters(wire: UdpWire): PortCounters;
   removeWire(wire: UdpWire): void;
   prepareWireSwap(wire: UdpWire, settings: UdpPathSettings): number;
-  wireSwapStep(wire: UdpWire, step: 'cutover' | 'finish' | 'quiesce' | 'resume'): void;
+  wireSwapStep(wire: UdpWire, step: 'cutover' | 'finish' | 'quiesce' | 'resume' | 'switch'): void;
   wireInfo(wire: UdpWire): NativeWireInfo;
 }
 
@@ -104,13 +104,25 @@ export class UdpWire {
   cutover(): void {
     if (this.closed) throw new ClosedError(`wire ${this.wireId} is closed (cutover)`);
     this.owner.wireSwapStep(this, 'cutover');
-    if (this.pending) {
-      this.currentWireId = this.pending.wireId;
-      this.currentMaxInner = this.pending.maxInnerFrame;
-      this.currentRemote = this.pending.remote;
-      this.currentPath = this.pending.path;
-      this.pending = undefined;
-    }
+    this.adoptPending();
+  }
+
+  /** A migration's switch: cutover, finish and resume in one step, without drain markers (the
+   * old peer's VM has left it): frames leave on the prepared path, the old one is forgotten and
+   * the quiesce queue goes out first. */
+  switchOver(): void {
+    if (this.closed) throw new ClosedError(`wire ${this.wireId} is closed (switchOver)`);
+    this.owner.wireSwapStep(this, 'switch');
+    this.adoptPending();
+  }
+
+  private adoptPending(): void {
+    if (!this.pending) return;
+    this.currentWireId = this.pending.wireId;
+    this.currentMaxInner = this.pending.maxInnerFrame;
+    this.currentRemote = this.pending.remote;
+    this.currentPath = this.pending.path;
+    this.pending = undefined;
   }
 
   /** Hot-swap, step 3: after cutover, drops the old path; before it, abandons the new one. */

@@ -73,6 +73,7 @@ public:
 			InstanceMethod("prepareWireSwap", &EngineWrap::PrepareWireSwap),
 			InstanceMethod("cutoverWire", &EngineWrap::CutoverWire),
 			InstanceMethod("finishWireSwap", &EngineWrap::FinishWireSwap),
+			InstanceMethod("switchWire", &EngineWrap::SwitchWire),
 			InstanceMethod("wireInfo", &EngineWrap::WireInfo),
 			InstanceMethod("quiesceWire", &EngineWrap::QuiesceWire),
 			InstanceMethod("setReceiveOnly", &EngineWrap::SetReceiveOnly),
@@ -332,6 +333,15 @@ private:
 		Napi::Env env = info.Env();
 		bn_error e;
 		if (bn_engine__wire_cutover(Live(env), info[0].As<Napi::Number>().Uint32Value(), &e) < 0)
+			throw MakeError(env, e);
+		return env.Undefined();
+	}
+
+	Napi::Value SwitchWire(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		bn_error e;
+		if (bn_engine__wire_switch(Live(env), info[0].As<Napi::Number>().Uint32Value(), &e) < 0)
 			throw MakeError(env, e);
 		return env.Undefined();
 	}

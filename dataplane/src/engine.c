@@ -655,6 +655,23 @@ int bn_engine__wire_cutover(struct bn_engine *eng, uint32_t port_id, struct bn_e
 	return publish(eng, e);
 }
 
+int bn_engine__wire_switch(struct bn_engine *eng, uint32_t port_id, struct bn_error *e)
+{
+	struct bn_udp_wire *w = wire_of(eng, port_id, "switch", e);
+	if (!w)
+		return -e->err;
+	if (w->phase != BN_SWAP_PREPARED)
+		return bn_fail(e, EINVAL, "switch", "wire %u has no prepared path to switch to", w->path[w->tx_path].cfg.wire_id);
+	/* The old peer is gone (its VM left): no drain marker, no second look. One publish moves
+	 * transmission to the new path, forgets the old one and sends what was queued. */
+	w->path[w->tx_path].used = 0;
+	w->tx_path ^= 1;
+	w->phase = BN_SWAP_NONE;
+	w->drain_epoch = 0;
+	w->quiesced = 0;
+	return publish(eng, e);
+}
+
 int bn_engine__wire_finish(struct bn_engine *eng, uint32_t port_id, struct bn_error *e)
 {
 	struct bn_udp_wire *w = wire_of(eng, port_id, "swap_finish", e);

@@ -86,6 +86,9 @@ int bn_engine__wire_prepare(struct bn_engine *eng, uint32_t port_id, const struc
 			    uint32_t *max_inner, struct bn_error *e);
 int bn_engine__wire_cutover(struct bn_engine *eng, uint32_t port_id, struct bn_error *e);
 int bn_engine__wire_finish(struct bn_engine *eng, uint32_t port_id, struct bn_error *e);
+/* A migration's switch: cutover, finish and resume in one publish, without drain markers
+ * (the old peer's VM has left it). */
+int bn_engine__wire_switch(struct bn_engine *eng, uint32_t port_id, struct bn_error *e);
 
 /* Quiesce (on) queues the frames switched to a wire instead of sending them (bounded, counted:
  * quiesce_queued, drop_quiesce_full); resume (off) sends the queue in order on the wire's
