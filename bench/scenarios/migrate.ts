@@ -189,24 +189,26 @@ function results(ours: MoveOutcome[], naive: MoveOutcome[], s: MigrateBenchSetti
   const sum = (v: MoveOutcome[], k: 'lost' | 'duplicated' | 'reordered') => v.reduce((n, r) => n + r[k], 0);
   const med = (v: MoveOutcome[], k: 'gapMs' | 'switchMs' | 'bindMs') => round3(summarize(v.map((r) => r[k])).median);
   const common = {
-    runs: ours.length, ratePps: s.ratePps, audited,
+    moves: ours.length, ratePps: s.ratePps, audited,
     dut: `vm1's backend moved between hostB and hostC ${ours.length} times (alternating) with the Corm quiescing (queue at hostA, sent in order after the switch), ext -> vm1 at ${s.ratePps} pps of ${s.frameBytes} B; engines in one process, workers on CPU ${ENGINE_CPU} (backoff), sender on CPU ${SENDER_CPU}`,
     baselineDescription: 'the same move without the queue: hostA sends to the old host until it is switched (interleaved run by run)',
     perRun: ours.map((r) => ({ lost: r.lost, gapMs: round3(r.gapMs), switchMs: round3(r.switchMs), bindMs: round3(r.bindMs), queued: r.queued })),
     baselinePerRun: naive.map((r) => ({ lost: r.lost, gapMs: round3(r.gapMs), switchMs: round3(r.switchMs), bindMs: round3(r.bindMs) })),
     bindMs: { median: med(ours, 'bindMs'), baseline: med(naive, 'bindMs') },
   };
-  const row = (metric: BenchResult['metric'], value: number, baselineValue: number, unit: string, extra: Record<string, unknown> = {}): BenchResult => ({
-    scenario: 'migrate', frameBytes: s.frameBytes, metric, value, unit, baseline: BASELINE, baselineValue, ratio: ratioOf(value, baselineValue), detail: { ...common, ...extra },
+  type Key = 'lost' | 'duplicated' | 'reordered' | 'gapMs' | 'switchMs';
+  const row = (metric: BenchResult['metric'], key: Key, value: number, baselineValue: number, unit: string, extra: Record<string, unknown> = {}): BenchResult => ({
+    scenario: 'migrate', frameBytes: s.frameBytes, metric, value, unit, baseline: BASELINE, baselineValue, ratio: ratioOf(value, baselineValue),
+    detail: { ...common, runs: ours.map((r) => round3(r[key])), baselineRuns: naive.map((r) => round3(r[key])), ...extra },
   });
   return [
-    row('lost', sum(ours, 'lost'), sum(naive, 'lost'), 'frames', {
+    row('lost', 'lost', sum(ours, 'lost'), sum(naive, 'lost'), 'frames', {
       histograms: [histogram('frames lost per move (quiesce)', 'frames', ours.map((r) => r.lost)), histogram('frames lost per move (break-before-make)', 'frames', naive.map((r) => r.lost))],
     }),
-    row('duplicated', sum(ours, 'duplicated'), sum(naive, 'duplicated'), 'frames'),
-    row('reordered', sum(ours, 'reordered'), sum(naive, 'reordered'), 'frames'),
-    row('gap_ms', med(ours, 'gapMs'), med(naive, 'gapMs'), 'ms', { histograms: [histogram('whole gap per move (quiesce)', 'ms', ours.map((r) => r.gapMs))] }),
-    row('switch_gap_ms', med(ours, 'switchMs'), med(naive, 'switchMs'), 'ms', {
+    row('duplicated', 'duplicated', sum(ours, 'duplicated'), sum(naive, 'duplicated'), 'frames'),
+    row('reordered', 'reordered', sum(ours, 'reordered'), sum(naive, 'reordered'), 'frames'),
+    row('gap_ms', 'gapMs', med(ours, 'gapMs'), med(naive, 'gapMs'), 'ms', { histograms: [histogram('whole gap per move (quiesce)', 'ms', ours.map((r) => r.gapMs))] }),
+    row('switch_gap_ms', 'switchMs', med(ours, 'switchMs'), med(naive, 'switchMs'), 'ms', {
       histograms: [histogram("the switch's share per move (tap up on the new host -> hostA sending to it)", 'ms', ours.map((r) => r.switchMs))],
     }),
   ];
