@@ -11,6 +11,8 @@ import { LocalWire } from '../wires/local/local-wire.js';
 import { openUdpEnd, udpPathTo, type UnderlayPeer } from '../wires/udp/udp-end.js';
 import { HotSwapError, localSwapEnd, runHotSwap, type HotSwapReport } from '../wires/udp/hot-swap.js';
 import { remoteSwapEnd, type PeerSwapInfo } from './remote-swap-end.js';
+import { SpikeMover, type MigrationPhase } from './migration-source.js';
+import type { AdoptSpikeRequest, OpenCormEndReply, OpenCormEndRequest, PeerSwapStep } from './peer-messages.js';
 import { describeLink, describeUnderlay, type UnderlayInterface } from '../wires/udp/underlay.js';
 import type { WireEnd, WireType } from '../wires/wire.js';
 import { ApiClient, ApiError } from './api/api-client.js';
@@ -18,7 +20,7 @@ import type { CormConfig, HostConfig } from './config/host-config.js';
 import { ControllerError } from './controller-error.js';
 import { KeyedSerial } from './keyed-serial.js';
 import { actionKey, plan, type Action, type HostState, type SpikeState } from './model/plan.js';
-import type { ConnectSpec, CormEndSpec, RequestedWireType, SpikeSpec } from './model/specs.js';
+import type { ConnectSpec, CormEndSpec, SpikeSpec } from './model/specs.js';
 import { countersView, type CormView, type HostView, type MigrationView, type SpikeView, type SwapView, type WireView } from './model/views.js';
 import { HostRecords } from './host-records.js';
 import type { EndpointRecord, Registry } from './registry/index.js';
@@ -58,63 +60,12 @@ interface LiveCormEnd {
   wire: UdpWire;
 }
 
-/** The body a Spike's host sends to the Corm's host to open the Corm end of a udp wire. */
-export interface OpenCormEndRequest {
-  wireId: number;
-  tenant?: string;
-  corm: string;
-  spike: string;
-  spikeMac: string;
-  underlay: UnderlayPeer;
-}
-
-export interface OpenCormEndReply {
-  underlay: UnderlayPeer;
-  endpoint: string;
-}
-
-/** A step of a hot-swap (prepare, cutover, finish) or of a migration of the Spike's end to
- * another host (prepare with `to`, quiesce, switch, abort) on a Corm end. */
-export type PeerSwapStep =
-  | { step: 'prepare'; wireId: number; underlay: UnderlayPeer; to?: { host: string; spike: string } }
-  | { step: 'cutover' }
-  | { step: 'finish' }
-  | { step: 'quiesce' }
-  | { step: 'switch' }
-  | { step: 'abort' };
-
-/** What the target host of a migration is told of the Spike it takes in. */
-export interface AdoptSpikeRequest {
-  name: string;
-  ifname: string;
-  mac: string;
-  tenant?: string;
-  corm: string;
-  cormHost: string;
-  requested: RequestedWireType;
-  /** The Spike asked for any Corm of this network: the target re-chooses once it is there. */
-  network?: string;
-  wireId: number;
-  cormUnderlay: UnderlayPeer;
-}
-
 /** A Spike on its way here: its wire end is up, its interface not yet. */
 interface ArrivingSpike {
   req: AdoptSpikeRequest;
   from: string;
   domain: number;
   wire: UdpWire;
-}
-
-export type MigrationPhase = 'prepare' | 'quiesce' | 'attach' | 'switch' | 'resume' | 'abort' | 'all';
-
-/** A migration this host (the Spike's current one) drives. */
-interface Migration {
-  view: MigrationView;
-  target: ApiClient;
-  corm: ApiClient;
-  quiescedAt?: number;
-  dropsBefore?: bigint;
 }
 
 /** A Corm end whose Spike is moving to another host. */
@@ -168,8 +119,16 @@ export class HostController {
   private readonly moves = new Map<number, CormEndMove>();
   /** Spikes migrating to this host, by name, until their interface is bound. */
   private readonly arriving = new Map<string, ArrivingSpike>();
-  /** Migrations of this host's Spikes, by name, until done or aborted. */
-  private readonly migrations = new Map<string, Migration>();
+  /** Migrations of this host's Spikes (the source side). */
+  private readonly mover = new SpikeMover({
+    hostName: () => this.config.host,
+    registry: () => this.records.registry,
+    peer: (address, host) => this.peer(address, host),
+    allocWireId: () => this.allocWireId(),
+    requested: (spike) => this.requested.get(spike),
+    forget: (sp) => this.forgetMovedSpike(sp as LiveSpike),
+    note: (level, type, fields, msg) => this.note(level, type, fields, msg),
+  });
 
   private constructor(
     readonly config: HostConfig,
@@ -644,175 +603,29 @@ export class HostController {
     });
   }
 
-  // ---- migration, source side ------------------------------------------------------
+  // ---- migration, source side (SpikeMover) ------------------------------------------
 
-  /** Moves a Spike's backend to another host with its VM (Banana + Netbus), in the phases a VM
-   * manager drives: prepare (the target takes the Spike in, the Corm verifies a path to it),
-   * quiesce (the Corm queues what is sent to the VM), [the VM's interface moves], switch (the
-   * target binds it, the Corm moves to it and sends the queue), resume (this host lets go).
-   * `all` runs them in order, waiting up to waitMs for the interface after quiesce. */
+  /** Moves a Spike's backend to another host with its VM; see SpikeMover. */
   async migrate(name: string, to: string, phase: MigrationPhase, waitMs = 30_000): Promise<MigrationView> {
     return this.serial.run(`spike:${name}`, async () => {
       const s = this.spikes.get(name);
       if (!s) throw new ControllerError('not-found', `no Spike ${this.config.host}/${name}`, { spike: name });
-      let m = this.migrations.get(name);
-      if (m && m.view.to !== to) throw new ControllerError('conflict', `Spike ${name} is already moving to ${m.view.to} (${m.view.phase})`, { spike: name });
-      // `all` goes on from wherever a phased migration stands.
-      const all: MigrationPhase[] = ['prepare', 'quiesce', 'switch', 'resume'];
-      const reached = m ? { prepared: 1, quiesced: 2, attached: 2, switched: 3, done: 4, aborted: 4 }[m.view.phase] : 0;
-      const steps: MigrationPhase[] = phase === 'all' ? all.slice(reached) : [phase];
-      for (const step of steps) {
-        if (step === 'prepare') m = await this.migratePrepare(s, to);
-        else {
-          if (!m) throw new ControllerError('conflict', `Spike ${name} has no migration to ${to} prepared`, { spike: name });
-          await this.migrateStep(s, m, step, phase === 'all' ? waitMs : 0);
-        }
-      }
-      return { ...m!.view };
+      return this.mover.run(s, to, phase, waitMs);
     });
   }
 
-  private async migratePrepare(s: LiveSpike, to: string): Promise<Migration> {
+  /** After a migration's resume: the Spike lives on the target now; its port (whose interface
+   * left) and wire end (whose path the Corm dropped) go, with its records. */
+  private async forgetMovedSpike(s: LiveSpike): Promise<void> {
     const name = s.spec.name;
-    if (this.migrations.has(name)) throw new ControllerError('conflict', `Spike ${name} is already moving to ${this.migrations.get(name)!.view.to}`, { spike: name });
-    if (to === this.config.host) throw new ControllerError('bad-request', `Spike ${name} is on ${to} already`, { spike: name });
-    if (!s.wire || s.wire.type !== 'udp' || !s.corm || !s.peerHost || !s.peerUnderlay) {
-      throw new ControllerError('conflict', `Spike ${name} has no udp wire to a Corm on another host: a migration moves such a wire's far end (${s.wire ? `it has a ${s.wire.type} wire` : 'it is not connected'})`, { spike: name });
-    }
-    const [target, cormHost] = await Promise.all([this.records.registry.getHost(to), this.records.registry.getHost(s.peerHost)]);
-    if (!target) throw new ControllerError('not-found', `host ${to} is not in the registry`, { host: to });
-    if (!cormHost) throw new ControllerError('not-found', `host ${s.peerHost} of Corm ${s.corm} is not in the registry`, { host: s.peerHost });
-    const wire = s.wire as UdpWire;
-    const m: Migration = {
-      target: this.peer(target.controller, to),
-      corm: this.peer(cormHost.controller, s.peerHost),
-      view: {
-        spike: `${this.config.host}/${name}`, from: this.config.host, to, corm: s.corm, phase: 'prepared', wire: { from: wire.wireId, to: this.allocWireId() },
-        queued: null, dropped: null, lostAtSource: null, gapMs: null, switchMs: null, cormSwitchMs: null, bindMs: null,
-      },
-    };
-    const want = this.requested.get(name);
-    const adopt: AdoptSpikeRequest = {
-      name, ifname: s.spec.ifname, mac: s.spec.mac, corm: s.corm, cormHost: s.peerHost, requested: want?.type ?? 'udp', wireId: m.view.wire.to, cormUnderlay: s.peerUnderlay,
-      ...(s.spec.tenant ? { tenant: s.spec.tenant } : {}),
-      ...(want?.network ? { network: want.network } : {}),
-    };
-    const path = `/v1/peer/wires/${m.view.wire.from}/swap`;
-    const fail = async (step: string, err: unknown): Promise<never> => {
-      await Promise.allSettled([m.corm.request('POST', path, { step: 'abort' }), m.target.request('DELETE', `/v1/peer/spikes/${name}`)]);
-      const status = err instanceof ApiError ? err.status : 0;
-      const reason = err instanceof ApiError ? ((err.body as { message?: string } | undefined)?.message ?? err.message) : (err as Error).message;
-      throw new ControllerError(status === 403 ? 'forbidden' : status === 404 ? 'not-found' : status === 409 ? 'conflict' : 'peer-failed', `migration of ${name} to ${to}: ${step} failed: ${reason}; nothing moved`, { spike: name, to });
-    };
-    let underlay: UnderlayPeer;
-    try {
-      underlay = (await m.target.request<{ underlay: UnderlayPeer }>('POST', '/v1/peer/spikes', adopt)).underlay;
-    } catch (err) {
-      return fail(`${to} taking the Spike in`, err);
-    }
-    try {
-      await m.corm.request('POST', path, { step: 'prepare', wireId: m.view.wire.to, underlay, to: { host: to, spike: `${to}/${name}` } });
-      const deadline = Date.now() + 2000;
-      for (;;) {
-        const [c, t] = await Promise.all([m.corm.request<PeerSwapInfo>('GET', path), m.target.request<{ wireState: string }>('GET', `/v1/peer/spikes/${name}`)]);
-        if (c.otherHeard && t.wireState === 'up') break;
-        if (Date.now() > deadline) throw new Error(`the path ${s.peerHost} <-> ${to} carried no keepalive within 2 s`);
-        await new Promise((r) => setTimeout(r, 5));
-      }
-    } catch (err) {
-      return fail(`${s.peerHost} preparing a path to ${to}`, err);
-    }
-    this.migrations.set(name, m);
-    this.note('info', 'migration', { ...m.view }, `Spike ${name}: migration to ${to} prepared`);
-    return m;
-  }
-
-  private async migrateStep(s: LiveSpike, m: Migration, step: MigrationPhase, waitMs: number): Promise<void> {
-    const name = s.spec.name;
-    const path = `/v1/peer/wires/${m.view.wire.from}/swap`;
-    const need = (phase: MigrationView['phase']) => {
-      if (m.view.phase !== phase) throw new ControllerError('conflict', `Spike ${name}: cannot ${step} a migration that is ${m.view.phase}`, { spike: name, phase: m.view.phase });
-    };
-    switch (step) {
-      case 'quiesce': {
-        need('prepared');
-        m.dropsBefore = this.sourceDrops(s);
-        await m.corm.request('POST', path, { step: 'quiesce' });
-        m.quiescedAt = performance.now();
-        m.view.phase = 'quiesced';
-        break;
-      }
-      case 'attach': {
-        need('quiesced');
-        await this.attachTarget(m, name, waitMs);
-        m.view.phase = 'attached';
-        break;
-      }
-      case 'switch': {
-        // Attached already (the interface was bound on the target before it came up): the
-        // switch is hostA's cutover alone. Otherwise the target binds it first.
-        const t0 = performance.now();
-        if (m.view.phase === 'quiesced') await this.attachTarget(m, name, waitMs);
-        else need('attached');
-        const r = await m.corm.request<{ queued: number; dropped: number; cormSwitchMs: number }>('POST', path, { step: 'switch' });
-        const done = performance.now();
-        Object.assign(m.view, { phase: 'switched', queued: r.queued, dropped: r.dropped, switchMs: done - t0, cormSwitchMs: r.cormSwitchMs, gapMs: m.quiescedAt === undefined ? null : done - m.quiescedAt });
-        break;
-      }
-      case 'resume': {
-        need('switched');
-        m.view.lostAtSource = Number(this.sourceDrops(s) - (m.dropsBefore ?? 0n));
-        // The Corm has dropped the path to us: our end and the port of the interface that left go.
-        s.wire?.close();
-        s.port.close();
-        this.spikes.delete(name);
-        this.desired.spikes.delete(name);
-        this.requested.delete(name);
-        this.blocked.delete(name);
-        this.freeDomains.push(s.domain);
-        await this.records.deleteEndpoint(`${this.config.host}/${name}`);
-        await m.target.request('POST', `/v1/peer/spikes/${name}/settle`).catch(() => undefined);
-        m.view.phase = 'done';
-        this.migrations.delete(name);
-        break;
-      }
-      case 'abort': {
-        if (m.view.phase === 'switched' || m.view.phase === 'attached') {
-          throw new ControllerError('conflict', `Spike ${name} is ${m.view.phase} on ${m.view.to}: go on with ${m.view.phase === 'attached' ? 'switch' : 'resume'}`, { spike: name });
-        }
-        await Promise.allSettled([m.corm.request('POST', path, { step: 'abort' }), m.target.request('DELETE', `/v1/peer/spikes/${name}`)]);
-        m.view.phase = 'aborted';
-        this.migrations.delete(name);
-        break;
-      }
-      default:
-        throw new ControllerError('bad-request', `unknown migration phase ${step}`, { spike: name });
-    }
-    this.note(m.view.phase === 'aborted' ? 'warn' : 'info', 'migration', { ...m.view }, `Spike ${name}: migration to ${m.view.to} ${m.view.phase}`);
-  }
-
-  /** The target binds the moved interface (up or not yet); with waitMs, it is waited for
-   * (the target answers 409 until it has arrived). */
-  private async attachTarget(m: Migration, name: string, waitMs: number): Promise<void> {
-    const deadline = Date.now() + waitMs;
-    for (;;) {
-      try {
-        m.view.bindMs = (await m.target.request<{ bindMs: number }>('POST', `/v1/peer/spikes/${name}/bind`)).bindMs;
-        return;
-      } catch (err) {
-        if (!(err instanceof ApiError && err.status === 409) || Date.now() > deadline) {
-          const why = err instanceof ApiError ? ((err.body as { message?: string } | undefined)?.message ?? err.message) : (err as Error).message;
-          throw new ControllerError(err instanceof ApiError && err.status === 409 ? 'conflict' : 'peer-failed', `Spike ${name}: ${m.view.to} cannot bind it: ${why}; still quiesced (retry, or abort)`, { spike: name });
-        }
-        await new Promise((r) => setTimeout(r, 5));
-      }
-    }
-  }
-
-  /** Frames for the VM this host could not deliver any more: its interface left. */
-  private sourceDrops(s: LiveSpike): bigint {
-    const c = s.port.counters();
-    return c.drop_port_down + c.drop_tx_ring_full;
+    s.wire?.close();
+    s.port.close();
+    this.spikes.delete(name);
+    this.desired.spikes.delete(name);
+    this.requested.delete(name);
+    this.blocked.delete(name);
+    this.freeDomains.push(s.domain);
+    await this.records.deleteEndpoint(`${this.config.host}/${name}`);
   }
 
   // ---- migration, target side ------------------------------------------------------
