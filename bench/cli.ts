@@ -4,6 +4,7 @@ import { repoRoot } from '../dataplane/lib/paths.js';
 import type { BenchReport, BenchResult } from './contract.js';
 import { runCompare } from './compare.js';
 import { describeMachine } from './machine.js';
+import { ProgressReporter, type Progress } from './progress.js';
 import { resultsTable, writeReport } from './report.js';
 import { FULL, QUICK, runForward } from './scenarios/forward.js';
 import { CONTROLLER_FULL, CONTROLLER_QUICK, runControllerBench } from './scenarios/controller.js';
@@ -13,7 +14,7 @@ import { runWireLocal } from './scenarios/wire-local.js';
 import { WIRE_FULL, WIRE_QUICK } from './scenarios/wire-run.js';
 import { runWireUdp } from './scenarios/wire-udp.js';
 
-type Runner = (quick: boolean, progress: (msg: string) => void) => Promise<BenchResult[]>;
+type Runner = (quick: boolean, progress: Progress) => Promise<BenchResult[]>;
 
 const SCENARIOS: Record<string, Runner> = {
   forward: (quick, progress) => runForward({ ...(quick ? QUICK : FULL), progress }),
@@ -45,10 +46,15 @@ export async function runBenchCommand(args: string[]): Promise<number> {
     process.stderr.write('banana bench: --out needs a directory\n');
     return 2;
   }
-  // With --json, stdout carries only the document; progress goes to stderr.
-  const progress = (msg: string) => process.stderr.write(`${msg}\n`);
-  progress(`banana bench ${scenario}${quick ? ' (quick)' : ''}: baselines run interleaved in the same run`);
-  const results = await SCENARIOS[scenario](quick, progress);
+  // With --json, stdout carries only the document; progress goes to stderr (a bar on a TTY).
+  const bar = new ProgressReporter(process.stderr);
+  bar.report(`banana bench ${scenario}${quick ? ' (quick)' : ''}: baselines run interleaved in the same run`);
+  let results: BenchResult[];
+  try {
+    results = await SCENARIOS[scenario](quick, bar.report);
+  } finally {
+    bar.end();
+  }
   const report: BenchReport = { machine: describeMachine(), results };
   const files = writeReport(out, scenario, report);
   if (json) {

@@ -12,12 +12,13 @@ import { chooseWire } from '../../controller/placement/choose-wire.js';
 import { EmbeddedRegistry } from '../../controller/registry/index.js';
 import { ratioOf, type BenchResult } from '../contract.js';
 import { round3 } from '../stats.js';
+import type { Progress } from '../progress.js';
 
 export interface ControllerBenchSettings {
   pairs: number;
   endpoints: number;
   timeMs: number;
-  progress: (msg: string) => void;
+  progress: Progress;
 }
 
 export const CONTROLLER_QUICK: Omit<ControllerBenchSettings, 'progress'> = { pairs: 10_000, endpoints: 2_000, timeMs: 500 };
@@ -51,7 +52,7 @@ export async function runControllerBench(s: ControllerBenchSettings): Promise<Be
   const meanMs = r?.latency?.mean ?? r?.period ?? NaN;
   const perDecisionUs = (meanMs * 1000) / s.pairs;
   const decisionsPerS = 1e6 / perDecisionUs;
-  s.progress(`decision: ${perDecisionUs.toFixed(2)} us each (${Math.round(decisionsPerS)}/s), ${chosen > 0 ? 'some' : 'no'} pairs wired`);
+  s.progress(`decision: ${perDecisionUs.toFixed(2)} us each (${Math.round(decisionsPerS)}/s), ${chosen > 0 ? 'some' : 'no'} pairs wired`, { done: 1, total: 2 });
 
   // A registry holding many endpoints: what a controller reads on lookups.
   const dir = mkdtempSync('/dev/shm/banana-bench-registry-');
@@ -71,7 +72,7 @@ export async function runControllerBench(s: ControllerBenchSettings): Promise<Be
     const all = await reg.listEndpoints();
     listMs = performance.now() - t1;
     heapPerEndpoint = (process.memoryUsage().heapUsed - heap0) / Math.max(1, all.length);
-    s.progress(`registry: ${s.endpoints} endpoints put in ${putMs.toFixed(0)} ms, listed in ${listMs.toFixed(1)} ms, ~${Math.round(heapPerEndpoint)} B of heap each`);
+    s.progress(`registry: ${s.endpoints} endpoints put in ${putMs.toFixed(0)} ms, listed in ${listMs.toFixed(1)} ms, ~${Math.round(heapPerEndpoint)} B of heap each`, { done: 2, total: 2 });
   } finally {
     await reg.close();
     rmSync(dir, { recursive: true, force: true });

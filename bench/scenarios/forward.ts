@@ -9,6 +9,7 @@ import { ratioOf, type BenchResult } from '../contract.js';
 import { round3, summarize, type Summary } from '../stats.js';
 import { BananaForwarder } from './banana-forwarder.js';
 import { setSinkDrop, sinkRate } from './flood.js';
+import type { Progress } from '../progress.js';
 
 export interface ForwardSettings {
   frameSizes: number[];
@@ -18,7 +19,7 @@ export interface ForwardSettings {
   /** CPU of the generator; the device under test gets the other one. */
   generatorCpu: number;
   dutCpu: number;
-  progress: (msg: string) => void;
+  progress: Progress;
   /** The devices under test, ours first; default: banana, testpmd (net_af_xdp), Linux bridge. */
   duts?: (path: ForwardPath, s: ForwardSettings, sinkNetns: string) => Forwarder[];
 }
@@ -83,7 +84,7 @@ export async function runForward(s: ForwardSettings): Promise<BenchResult[]> {
           descriptions.set(dut.name, dut.description);
           const key = `${dut.name}@${size}`;
           runs.set(key, [...(runs.get(key) ?? []), mpps]);
-          s.progress(`[${++done}/${total}] ${dut.name.padEnd(15)} ${String(size).padStart(5)} B  ${mpps.toFixed(3)} Mpps`);
+          s.progress(`${dut.name.padEnd(15)} ${String(size).padStart(5)} B  ${mpps.toFixed(3)} Mpps`, { done: ++done, total });
         }
       }
     }

@@ -17,6 +17,7 @@ import { readCounters } from '../baselines/sys.js';
 import { ratioOf, type BenchResult } from '../contract.js';
 import { histogram, percentile, round3, summarize } from '../stats.js';
 import { send, startReceiver, type RecvResult } from '../traffic/traffic.js';
+import type { Progress } from '../progress.js';
 
 export interface HotswapBenchSettings {
   frameSizes: number[];
@@ -33,7 +34,7 @@ export interface HotswapBenchSettings {
   probeMs: number;
   /** Traffic before the measured window (and the swaps) starts. */
   warmupMs: number;
-  progress: (msg: string) => void;
+  progress: Progress;
 }
 
 export const HOTSWAP_QUICK: Omit<HotswapBenchSettings, 'progress'> = { frameSizes: [64], runs: 2, swapsPerRun: 5, calibrationRuns: 1, calibrationMs: 1000, rateShare: 0.85, maxProbes: 5, probeMs: 500, warmupMs: 200 };
@@ -289,6 +290,7 @@ export async function runHotswapBench(s: HotswapBenchSettings): Promise<BenchRes
     s.progress(`warm-up: 3 swaps without traffic, the slowest ${swapMsEstimate.toFixed(1)} ms`);
     const results: BenchResult[] = [];
     let flow = 100;
+    let runsDone = 0;
     for (const size of s.frameSizes) {
       // Noise only ever lowers what a window delivers: the best of the calibration windows counts.
       let calibratedPps = 0;
@@ -322,6 +324,7 @@ export async function runHotswapBench(s: HotswapBenchSettings): Promise<BenchRes
           s.progress(
             `${String(size).padStart(5)} B  [run ${run + 1}] ${what.padEnd(9)} lost ${r.recv.lost}  dup ${r.recv.duplicated}  reord ${r.recv.reordered}  ` +
               `${(r.windowPps / 1e6).toFixed(3)} Mpps over ${r.windowMs.toFixed(0)} ms`,
+            { done: ++runsDone, total: 2 * s.runs * s.frameSizes.length },
           );
         }
       }

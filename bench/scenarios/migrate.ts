@@ -16,6 +16,7 @@ import { describeUnderlay, type UnderlayInterface } from '../../wires/udp/underl
 import { ratioOf, type BenchResult } from '../contract.js';
 import { histogram, round3, summarize } from '../stats.js';
 import { send, startReceiver } from '../traffic/traffic.js';
+import type { Progress } from '../progress.js';
 
 export interface MigrateBenchSettings {
   /** Moves per method (alternating hostB -> hostC and back). */
@@ -25,7 +26,7 @@ export interface MigrateBenchSettings {
   /** Traffic before and after the move. */
   warmupMs: number;
   tailMs: number;
-  progress: (msg: string) => void;
+  progress: Progress;
 }
 
 export const MIGRATE_QUICK: Omit<MigrateBenchSettings, 'progress'> = { runs: 2, ratePps: 10_000, frameBytes: 200, warmupMs: 300, tailMs: 300 };
@@ -220,6 +221,7 @@ export async function runMigrateBench(s: MigrateBenchSettings): Promise<BenchRes
     const ours: MoveOutcome[] = [];
     const naive: MoveOutcome[] = [];
     let flow = 300;
+    const total = 2 * s.runs;
     for (let run = 0; run < s.runs; run++) {
       // Alternate which method goes first (and so which direction each one moves in).
       const order: Method[] = run % 2 === 0 ? ['quiesce', 'naive'] : ['naive', 'quiesce'];
@@ -229,6 +231,7 @@ export async function runMigrateBench(s: MigrateBenchSettings): Promise<BenchRes
         s.progress(
           `[run ${run + 1}] ${method === 'quiesce' ? 'quiesce          ' : 'break-before-make'} lost ${String(r.lost).padStart(5)}  gap ${r.gapMs.toFixed(1)} ms  ` +
             `switch ${r.switchMs.toFixed(1)} ms (binding ${r.bindMs.toFixed(1)})${method === 'quiesce' ? `  queued ${r.queued}` : ''}`,
+          { done: ours.length + naive.length, total },
         );
       }
     }

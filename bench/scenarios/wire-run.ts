@@ -9,6 +9,7 @@ import { ratioOf, type BenchResult, type ScenarioName } from '../contract.js';
 import { round3, summarize } from '../stats.js';
 import { WIRE_BENCH, type WireTopology } from './wire-topology.js';
 import { setSinkDrop, sinkRate } from './flood.js';
+import type { Progress } from '../progress.js';
 
 export interface WireBenchSettings {
   frameSizes: number[];
@@ -16,7 +17,7 @@ export interface WireBenchSettings {
   warmupMs: number;
   durationMs: number;
   rttProbes: number;
-  progress: (msg: string) => void;
+  progress: Progress;
 }
 
 export const WIRE_QUICK: Omit<WireBenchSettings, 'progress'> = { frameSizes: [64], repetitions: 1, warmupMs: 300, durationMs: 1000, rttProbes: 300 };
