@@ -114,6 +114,11 @@ describe.skipIf(!isRoot)('banana-traffic over a veth pair', () => {
     expect(r.lost).toBe(0);
     expect(r.rttNs.min).toBeGreaterThan(0);
     expect(r.rttNs.p50).toBeGreaterThanOrEqual(r.rttNs.min);
+    // The histogram: non-empty bins, ascending, counting every received probe once.
+    expect(r.hist.length).toBeGreaterThan(0);
+    expect(r.hist.reduce((sum, [, count]) => sum + count, 0)).toBe(r.received);
+    expect(r.hist.every(([upper, count], i) => count > 0 && (i === 0 || upper > r.hist[i - 1]![0]))).toBe(true);
+    expect(r.hist[r.hist.length - 1]![0]).toBeGreaterThanOrEqual(r.rttNs.max);
     expect(f.reflected).toBe(205);
   });
 

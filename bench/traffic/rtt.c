@@ -90,11 +90,13 @@ int bt_cmd_rtt(const struct bt_opts *o) {
   printf("{\"mode\":\"rtt\",\"sent\":%" PRIu64 ",\"received\":%" PRIu64
          ",\"lost\":%" PRIu64 ",\"rttNs\":{\"p50\":%" PRIu64 ",\"p90\":%" PRIu64
          ",\"p99\":%" PRIu64 ",\"p999\":%" PRIu64 ",\"max\":%" PRIu64
-         ",\"min\":%" PRIu64 "}}\n",
+         ",\"min\":%" PRIu64 "},\"hist\":",
          sent, received, sent - received, bt_hist_quantile(h, 0.50),
          bt_hist_quantile(h, 0.90), bt_hist_quantile(h, 0.99),
          bt_hist_quantile(h, 0.999), h->count ? h->max : 0,
          h->count ? h->min : 0);
+  bt_hist_print_json(h, stdout);
+  fputs("}\n", stdout);
   fflush(stdout);
   close(fd);
   free(frame);

@@ -1,6 +1,7 @@
 /* banana-traffic: sequence bitmap and latency histogram. */
 #include "traffic.h"
 
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -142,4 +143,16 @@ uint64_t bt_hist_quantile(const struct bt_hist *h, double q) {
     }
   }
   return h->max;
+}
+
+void bt_hist_print_json(const struct bt_hist *h, FILE *f) {
+  bool first = true;
+  fputc('[', f);
+  for (unsigned i = 0; i < BT_HIST_BUCKETS; i++) {
+    if (!h->buckets[i]) continue;
+    fprintf(f, "%s[%" PRIu64 ",%" PRIu64 "]", first ? "" : ",", hist_upper(i),
+            h->buckets[i]);
+    first = false;
+  }
+  fputc(']', f);
 }

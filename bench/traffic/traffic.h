@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* ---- frame format ------------------------------------------------------ */
 
@@ -138,6 +139,9 @@ void bt_hist_add(struct bt_hist *h, uint64_t v);
 /* q in [0,1]; returns the upper bound of the bucket holding the q-quantile,
  * clamped to the observed max (0 if empty). */
 uint64_t bt_hist_quantile(const struct bt_hist *h, double q);
+/* Writes the non-empty buckets to f as a JSON array of [upper_ns, count]
+ * pairs in ascending order (upper = the bucket's inclusive upper bound). */
+void bt_hist_print_json(const struct bt_hist *h, FILE *f);
 
 /* ---- send backends (send.c, xdp.c) --------------------------------------- */
 

@@ -125,12 +125,17 @@ export interface ReflectResult {
   retries: number;
 }
 
+/** A histogram's non-empty buckets, ascending: `[upper bound (inclusive), count]`. */
+export type HistogramBins = [upper: number, count: number][];
+
 export interface RttResult {
   mode: 'rtt';
   sent: number;
   received: number;
   lost: number;
   rttNs: Percentiles & { min: number };
+  /** The round trips' log-linear histogram in ns (counts sum to `received`). */
+  hist: HistogramBins;
 }
 
 export interface Receiver {
@@ -268,11 +273,19 @@ function parseReflect(o: Json): ReflectResult | undefined {
   return n && { mode: 'reflect', ...n };
 }
 
+function parseBins(v: unknown): HistogramBins | undefined {
+  if (!Array.isArray(v)) return undefined;
+  const isBin = (b: unknown): b is [number, number] =>
+    Array.isArray(b) && b.length === 2 && b.every((x) => typeof x === 'number' && Number.isFinite(x));
+  return v.every(isBin) ? v : undefined;
+}
+
 function parseRtt(o: Json): RttResult | undefined {
   const n = numbers(o, ['sent', 'received', 'lost'] as const);
   const pct = parsePercentiles(o.rttNs);
   const min = isObject(o.rttNs) ? numbers(o.rttNs, ['min'] as const) : undefined;
-  return n && pct && min && { mode: 'rtt', ...n, rttNs: { ...pct, ...min } };
+  const hist = parseBins(o.hist);
+  return n && pct && min && hist && { mode: 'rtt', ...n, rttNs: { ...pct, ...min }, hist };
 }
 
 async function finish<T>(sub: Subcommand, run: Run, parse: (o: Json) => T | undefined): Promise<T> {
