@@ -20,11 +20,12 @@ export interface ProgressSink {
 const BAR_WIDTH = 20;
 
 /** `[#########...........] 9/20  msg`, cut to the terminal's width. */
-export function progressBar(msg: string, f: Fraction, columns = 100): string {
+export function progressBar(msg: string, f: Fraction, columns?: number): string {
+  const width = columns && columns > BAR_WIDTH ? columns : 100; // 0 or unknown: a pseudo-terminal without a size
   const share = f.total > 0 ? Math.min(1, Math.max(0, f.done / f.total)) : 0;
   const filled = Math.round(share * BAR_WIDTH);
   const line = `[${'#'.repeat(filled)}${'.'.repeat(BAR_WIDTH - filled)}] ${f.done}/${f.total}  ${msg}`;
-  return line.length > columns - 1 ? line.slice(0, Math.max(0, columns - 1)) : line;
+  return line.length > width - 1 ? line.slice(0, width - 1) : line;
 }
 
 /** Progress for one run. On a TTY the bar line is redrawn (`\r` and erase line); a message

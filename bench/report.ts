@@ -1,5 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { cdfMarkdown, cdfSvg, latencyCdfsOf } from './cdf-chart.js';
 import type { BenchReport, BenchResult } from './contract.js';
 import type { Histogram } from './stats.js';
 
@@ -40,6 +41,8 @@ export function markdown(scenario: string, report: BenchReport): string {
   lines.push('', 'Configurations:', '', ...[...descriptions].map(([k, v]) => `- **${k}**: ${v}`), '');
   const hists = histogramsOf(report.results);
   if (hists.length > 0) lines.push('## Distributions', '', ...hists.flatMap(histogramMarkdown));
+  const cdfs = latencyCdfsOf(report.results);
+  if (cdfs.length > 0) lines.push(...cdfMarkdown(cdfFile(scenario), cdfs));
   return lines.join('\n');
 }
 
@@ -109,11 +112,19 @@ export function svgChart(title: string, results: readonly BenchResult[]): string
   return parts.join('\n');
 }
 
+/** The latency CDF chart's file, next to the scenario's other files. */
+const cdfFile = (scenario: string) => `${scenario}-cdf.svg`;
+
 export function writeReport(dir: string, scenario: string, report: BenchReport): string[] {
   mkdirSync(dir, { recursive: true });
   const files = [join(dir, `${scenario}.json`), join(dir, `${scenario}.md`), join(dir, `${scenario}.svg`)];
   writeFileSync(files[0]!, JSON.stringify(report, null, 2) + '\n');
   writeFileSync(files[1]!, markdown(scenario, report));
   writeFileSync(files[2]!, svgChart(`banana bench ${scenario}`, report.results));
+  const cdfs = latencyCdfsOf(report.results);
+  if (cdfs.length > 0) {
+    files.push(join(dir, cdfFile(scenario)));
+    writeFileSync(files[3]!, cdfSvg(`banana bench ${scenario}: frame round-trip latency CDF`, cdfs));
+  }
   return files;
 }

@@ -54,3 +54,10 @@ export function histogram(title: string, unit: string, values: readonly number[]
   for (const v of values) bins[Math.min(count - 1, Math.floor((v - start) / step))]!.count++;
   return { ...summary, bins };
 }
+
+/** Sums two histograms given as ascending `[upper, count]` bins (bins with the same upper bound add up). */
+export function mergeBins(a: readonly [number, number][], b: readonly [number, number][]): [number, number][] {
+  const counts = new Map<number, number>();
+  for (const [upper, count] of [...a, ...b]) counts.set(upper, (counts.get(upper) ?? 0) + count);
+  return [...counts].sort((x, y) => x[0] - y[0]);
+}

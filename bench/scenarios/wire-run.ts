@@ -4,9 +4,9 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { nativeDir } from '../../dataplane/lib/paths.js';
-import { rtt, startReflector } from '../traffic/traffic.js';
+import { rtt, startReflector, type HistogramBins } from '../traffic/traffic.js';
 import { ratioOf, type BenchResult, type ScenarioName } from '../contract.js';
-import { round3, summarize } from '../stats.js';
+import { mergeBins, round3, summarize } from '../stats.js';
 import { WIRE_BENCH, type WireTopology } from './wire-topology.js';
 import { setSinkDrop, sinkRate } from './flood.js';
 import type { Progress } from '../progress.js';
@@ -69,23 +69,27 @@ export async function udpPingPong(t: WireTopology, s: WireBenchSettings, ends?: 
   }
 }
 
-async function roundTrip(t: WireTopology, s: WireBenchSettings): Promise<{ p50: number; p99: number; p999: number }> {
+type RoundTrips = { p50: number; p99: number; p999: number; hist?: HistogramBins };
+
+async function roundTrip(t: WireTopology, s: WireBenchSettings, size: number): Promise<RoundTrips> {
   const reflector = await startReflector({ ifname: 'eth0', netns: t.vmA.name });
   try {
-    const r = await rtt({ ifname: 'eth0', netns: t.vmB.name, srcMac: WIRE_BENCH.vmB.mac, dstMac: WIRE_BENCH.vmA.mac, count: s.rttProbes, warmup: 50, size: 64 });
-    return { p50: r.rttNs.p50 / 1000, p99: r.rttNs.p99 / 1000, p999: r.rttNs.p999 / 1000 };
+    const r = await rtt({ ifname: 'eth0', netns: t.vmB.name, srcMac: WIRE_BENCH.vmB.mac, dstMac: WIRE_BENCH.vmA.mac, count: s.rttProbes, warmup: 50, size });
+    return { p50: r.rttNs.p50 / 1000, p99: r.rttNs.p99 / 1000, p999: r.rttNs.p999 / 1000, hist: r.hist };
   } finally {
     await reflector.stop();
   }
 }
 
-type Rtt = { p50: number[]; p99: number[]; p999: number[] };
+/** Per path (and frame size): the percentiles of every repetition, the histogram of all of them (ns). */
+type Rtt = { p50: number[]; p99: number[]; p999: number[]; hist: HistogramBins };
 
-function push(m: Map<string, Rtt>, key: string, r: { p50: number; p99: number; p999: number }): void {
-  const l = m.get(key) ?? { p50: [], p99: [], p999: [] };
+function push(m: Map<string, Rtt>, key: string, r: RoundTrips): void {
+  const l = m.get(key) ?? { p50: [], p99: [], p999: [], hist: [] };
   l.p50.push(r.p50);
   l.p99.push(r.p99);
   l.p999.push(r.p999);
+  l.hist = mergeBins(l.hist, r.hist ?? []);
   m.set(key, l);
 }
 
@@ -96,10 +100,16 @@ export interface WireRun {
   base: WirePath;
   /** Name of the baseline for the UDP-socket RTT (the same sockets over the baseline path). */
   socketBaseline: string;
+  /** Steps the caller reports after these runs (part of the progress total). */
+  extraSteps?: number;
 }
 
+/** Reports one finished step of the run: what the progress bar counts. */
+export type Step = (msg: string) => void;
+
+
 /** Runs both paths interleaved; returns the results with ratios ours / base. */
-export async function runWirePaths(r: WireRun, s: WireBenchSettings): Promise<{ results: BenchResult[]; socketP50: number[] }> {
+export async function runWirePaths(r: WireRun, s: WireBenchSettings): Promise<{ results: BenchResult[]; socketP50: number[]; step: Step }> {
   const t = r.topology;
   const sinkExec = (argv: string[]) => t.vmA.exec(argv);
   // The far VM drops in XDP so the stack's cost of each frame is not part of either path.
@@ -109,6 +119,10 @@ export async function runWirePaths(r: WireRun, s: WireBenchSettings): Promise<{ 
   const mpps = new Map<string, number[]>();
   const lat = new Map<string, Rtt>();
   const udp = new Map<string, Rtt>();
+  // Per repetition and path: the throughput of each size, the round trips of each size, the sockets.
+  const total = s.repetitions * paths.length * (2 * s.frameSizes.length + 1) + (r.extraSteps ?? 0);
+  let done = 0;
+  const step: Step = (msg) => s.progress(msg, { done: ++done, total });
   for (let rep = 0; rep < s.repetitions; rep++) {
     for (const p of paths) {
       await p.start(t, 'throughput');
@@ -116,7 +130,7 @@ export async function runWirePaths(r: WireRun, s: WireBenchSettings): Promise<{ 
         for (const size of s.frameSizes) {
           const v = await throughput(t, s, size);
           mpps.set(`${p.name}@${size}`, [...(mpps.get(`${p.name}@${size}`) ?? []), v]);
-          s.progress(`[rep ${rep + 1}] ${p.name.padEnd(w)} ${String(size).padStart(5)} B  ${v.toFixed(3)} Mpps`);
+          step(`[rep ${rep + 1}] ${p.name.padEnd(w)} ${String(size).padStart(5)} B  ${v.toFixed(3)} Mpps`);
         }
       } finally {
         await p.stop(t);
@@ -125,12 +139,14 @@ export async function runWirePaths(r: WireRun, s: WireBenchSettings): Promise<{ 
       await setSinkDrop(sinkExec, 'eth0', false);
       await p.start(t, 'latency');
       try {
-        const frames = await roundTrip(t, s);
-        push(lat, p.name, frames);
-        s.progress(`[rep ${rep + 1}] ${p.name.padEnd(w)} frame rtt p50 ${frames.p50.toFixed(1)} us  p99 ${frames.p99.toFixed(1)} us`);
+        for (const size of s.frameSizes) {
+          const frames = await roundTrip(t, s, size);
+          push(lat, `${p.name}@${size}`, frames);
+          step(`[rep ${rep + 1}] ${p.name.padEnd(w)} ${String(size).padStart(5)} B  frame rtt p50 ${frames.p50.toFixed(1)} us  p99 ${frames.p99.toFixed(1)} us`);
+        }
         const sockets = await udpPingPong(t, s);
         push(udp, p.name, sockets);
-        s.progress(`[rep ${rep + 1}] ${p.name.padEnd(w)} udp socket ping-pong p50 ${sockets.p50.toFixed(1)} us  p99 ${sockets.p99.toFixed(1)} us`);
+        step(`[rep ${rep + 1}] ${p.name.padEnd(w)} udp socket ping-pong p50 ${sockets.p50.toFixed(1)} us  p99 ${sockets.p99.toFixed(1)} us`);
       } finally {
         await p.stop(t);
         await setSinkDrop(sinkExec, 'eth0', true);
@@ -149,13 +165,19 @@ export async function runWirePaths(r: WireRun, s: WireBenchSettings): Promise<{ 
       baselineValue: round3(b.median), ratio: ratioOf(v.median, b.median), detail: detail(v, b),
     });
   }
-  for (const m of ['p50', 'p99', 'p999'] as const) {
-    const v = summarize(lat.get(r.ours.name)?.[m] ?? []);
-    const b = summarize(lat.get(r.base.name)?.[m] ?? []);
-    results.push({
-      scenario: r.scenario, frameBytes: 64, metric: `rtt_${m}_us`, value: round3(v.median), unit: 'us', baseline: r.base.name,
-      baselineValue: round3(b.median), ratio: ratioOf(v.median, b.median), detail: detail(v, b),
-    });
+  for (const size of s.frameSizes) {
+    const ours = lat.get(`${r.ours.name}@${size}`);
+    const base = lat.get(`${r.base.name}@${size}`);
+    // The round trips of all repetitions, for the report's latency CDF.
+    const hists = { histNs: ours?.hist ?? [], baselineHistNs: base?.hist ?? [] };
+    for (const m of ['p50', 'p99', 'p999'] as const) {
+      const v = summarize(ours?.[m] ?? []);
+      const b = summarize(base?.[m] ?? []);
+      results.push({
+        scenario: r.scenario, frameBytes: size, metric: `rtt_${m}_us`, value: round3(v.median), unit: 'us', baseline: r.base.name,
+        baselineValue: round3(b.median), ratio: ratioOf(v.median, b.median), detail: { ...detail(v, b), ...hists },
+      });
+    }
   }
   const uo = summarize(udp.get(r.ours.name)?.p50 ?? []);
   const ub = summarize(udp.get(r.base.name)?.p50 ?? []);
@@ -164,5 +186,5 @@ export async function runWirePaths(r: WireRun, s: WireBenchSettings): Promise<{ 
     baseline: r.socketBaseline, baselineValue: round3(ub.median), ratio: ratioOf(uo.median, ub.median),
     detail: { runs: uo.runs.map(round3), baselineRuns: ub.runs.map(round3), dut: `UDP sockets in vmB/vmA over ${r.ours.name}`, baselineDescription: `UDP sockets in vmB/vmA over ${r.base.name}` },
   });
-  return { results, socketP50: udp.get(r.ours.name)?.p50 ?? [] };
+  return { results, socketP50: udp.get(r.ours.name)?.p50 ?? [], step };
 }

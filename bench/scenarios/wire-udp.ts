@@ -76,8 +76,8 @@ class VxlanPath implements WirePath {
 export async function runWireUdp(s: WireBenchSettings): Promise<BenchResult[]> {
   const t = await buildWireTopology();
   try {
-    const { results, socketP50 } = await runWirePaths(
-      { scenario: 'wire-udp', topology: t, ours: new BananaWirePath(), base: new VxlanPath(), socketBaseline: 'kernel-udp-pingpong-over-vxlan' },
+    const { results, socketP50, step } = await runWirePaths(
+      { scenario: 'wire-udp', topology: t, ours: new BananaWirePath(), base: new VxlanPath(), socketBaseline: 'kernel-udp-pingpong-over-vxlan', extraSteps: s.repetitions },
       s,
     );
     // The floor: UDP sockets host to host on the bare underlay, no wire and no VM at all.
@@ -85,7 +85,7 @@ export async function runWireUdp(s: WireBenchSettings): Promise<BenchResult[]> {
     for (let rep = 0; rep < s.repetitions; rep++) {
       const r = await udpPingPong(t, s, { client: t.hostB.name, server: t.hostA.name, serverIp: WIRE_BENCH.underlay.hostA });
       bare.push(r.p50);
-      s.progress(`[rep ${rep + 1}] underlay host-to-host udp socket ping-pong p50 ${r.p50.toFixed(1)} us`);
+      step(`[rep ${rep + 1}] underlay host-to-host udp socket ping-pong p50 ${r.p50.toFixed(1)} us`);
     }
     const uo = summarize(socketP50);
     const floor = summarize(bare);
