@@ -15,7 +15,7 @@ import { SpikeMover, type MigrationPhase } from './migration-source.js';
 import type { AdoptSpikeRequest, OpenCormEndReply, OpenCormEndRequest, PeerSwapStep } from './peer-messages.js';
 import { describeLink, describeUnderlay, type UnderlayInterface } from '../wires/udp/underlay.js';
 import type { WireEnd, WireType } from '../wires/wire.js';
-import { ApiClient, ApiError } from './api/api-client.js';
+import { ApiClient, ApiError, reasonOf } from './api/api-client.js';
 import type { CormConfig, HostConfig } from './config/host-config.js';
 import { ControllerError } from './controller-error.js';
 import { KeyedSerial } from './keyed-serial.js';
@@ -30,6 +30,7 @@ import { planPort, rdmaProfiles, resolveProfile, type PortPlan } from '../hw-pro
 import type { HwProfile } from '../hw-profiles/lib/profile-schema.js';
 import { capabilitiesFromAttributes, capabilitiesToAttributes, type EndCapabilities, type WirePolicy } from './placement/capabilities.js';
 import { chooseWire, explainLines, type Explanation } from './placement/choose-wire.js';
+import type { Proximity } from './placement/proximity.js';
 
 interface LiveCorm {
   cfg: CormConfig;
@@ -66,6 +67,20 @@ interface ArrivingSpike {
   from: string;
   domain: number;
   wire: UdpWire;
+}
+
+/** Where a Spike asking for a network stands: its current Corm (kept on a tie) and one to pass
+ * over (its wire is down). */
+interface NetworkChoice {
+  current?: string;
+  avoid?: string;
+}
+
+interface ResolvedTarget {
+  type: WireType;
+  corm: string;
+  cormHost: string;
+  proximity: Proximity;
 }
 
 /** A Corm end whose Spike is moving to another host. */
@@ -315,7 +330,8 @@ export class HostController {
     return this.serial.run(`spike:${name}`, async () => {
       const want = this.requireSpike(name);
       // Resolve and check first: a request that cannot work must not touch a running wire.
-      const resolved = await this.resolveTarget(to, this.spikes.get(name)?.mtu ?? 1500);
+      const s = this.spikes.get(name);
+      const resolved = await this.resolveTarget(to, s?.mtu ?? 1500, s?.corm ? { current: s.corm } : {});
       this.desired.spikes.set(name, { ...want, connect: { corm: resolved.corm, type: resolved.type } });
       await this.reconcile(`spike:${name}`);
       this.requested.set(name, to);
@@ -371,7 +387,7 @@ export class HostController {
       // A dead wire's Corm is passed over when the Spike asked for any Corm of a network.
       const dead = s.wire !== undefined && s.wire.state() === 'down';
       try {
-        ({ type, corm } = await this.resolveTarget(to, s.mtu, dead ? s.corm : undefined));
+        ({ type, corm } = await this.resolveTarget(to, s.mtu, { ...(s.corm ? { current: s.corm } : {}), ...(dead && s.corm ? { avoid: s.corm } : {}) }));
       } catch (err) {
         if (!(err instanceof ControllerError)) throw err;
         const reason = err.message.split('\n')[0]!;
@@ -1022,8 +1038,8 @@ export class HostController {
 
   /** Which wire type joins a Spike to the Corm: the placement choice for `auto`, or the type
    * asked for if it is a usable candidate. A refusal carries the whole explanation. */
-  private async resolveTarget(to: ConnectSpec, innerMtu: number, avoid?: string): Promise<{ type: WireType; corm: string; cormHost: string }> {
-    if (to.network) return this.closestOnNetwork(to, innerMtu, avoid);
+  private async resolveTarget(to: ConnectSpec, innerMtu: number, around: NetworkChoice = {}): Promise<ResolvedTarget> {
+    if (to.network) return this.closestOnNetwork(to, innerMtu, around);
     const { explanation: x, cormHost } = await this.placement(to.corm, innerMtu);
     const type = to.type === 'auto' ? x.chosen : to.type;
     const lines = explainLines(x).join('\n');
@@ -1037,21 +1053,20 @@ export class HostController {
     if (type === 'local' && !this.corms.has(to.corm.split('/')[1]!)) {
       throw new ControllerError('not-found', `Corm ${to.corm} is in the registry but not running on this host`, { corm: to.corm });
     }
-    return { type, corm: to.corm, cormHost };
+    return { type, corm: to.corm, cormHost, proximity: x.proximity };
   }
 
   /** Any Corm on the device network: the closest that fits (same host, rack, cluster, site),
    * the current one on a tie so a Spike never flaps between equals, then by id. */
-  private async closestOnNetwork(to: ConnectSpec, innerMtu: number, avoid: string | undefined): Promise<{ type: WireType; corm: string; cormHost: string }> {
+  private async closestOnNetwork(to: ConnectSpec, innerMtu: number, { current, avoid }: NetworkChoice): Promise<ResolvedTarget> {
     const corms = (await this.records.registry.listEndpoints({ kind: 'corm' })).filter((e) => e.attributes.network === to.network && e.id.split('/').length === 2 && e.id !== avoid);
-    const current = [...this.spikes.values()].find((sp) => sp.connect && this.requested.get(sp.spec.name) === to)?.corm;
-    const rank: Record<string, number> = { 'same-host': 0, 'same-rack': 1, 'same-cluster': 2, 'same-site': 3, remote: 4 };
-    const fits: { corm: string; type: WireType; cormHost: string; rank: number }[] = [];
+    const rank: Record<Proximity, number> = { 'same-host': 0, 'same-rack': 1, 'same-cluster': 2, 'same-site': 3, remote: 4 };
+    const fits: (ResolvedTarget & { rank: number })[] = [];
     const why: string[] = [];
     for (const c of corms) {
       try {
         const r = await this.resolveTarget({ corm: c.id, type: to.type }, innerMtu);
-        fits.push({ ...r, rank: rank[(await this.placement(c.id, innerMtu)).explanation.proximity] ?? 5 });
+        fits.push({ ...r, rank: rank[r.proximity] });
       } catch (err) {
         why.push(`${c.id}: ${(err as Error).message.split('\n')[0]}`);
       }
@@ -1118,7 +1133,7 @@ export class HostController {
         // Wire ids are random: a clash with one of the peer's is rare and worth a retry.
         if (err instanceof ApiError && err.status === 409 && attempt < 4) continue;
         if (err instanceof ApiError && err.status === 403) {
-          throw new ControllerError('forbidden', `${cormHost} refused: ${(err.body as { message?: string } | undefined)?.message ?? err.message}`, { corm: to.corm, peer: cormHost });
+          throw new ControllerError('forbidden', `${cormHost} refused: ${reasonOf(err)}`, { corm: to.corm, peer: cormHost });
         }
         // The peer may have opened its end before the reply was lost (a timeout): close it.
         if (!(err instanceof ApiError) || err.status === 0) void peer.request('DELETE', `/v1/peer/wires/${wireId}`).catch(() => undefined);

@@ -11,7 +11,7 @@
 import type { UdpWire, Port } from '../dataplane/lib/index.js';
 import type { UnderlayPeer } from '../wires/udp/udp-end.js';
 import type { WireEnd } from '../wires/wire.js';
-import { ApiError, type ApiClient } from './api/api-client.js';
+import { ApiError, reasonOf, type ApiClient } from './api/api-client.js';
 import { ControllerError } from './controller-error.js';
 import type { MigrationView } from './model/views.js';
 import type { ConnectSpec, SpikeSpec } from './model/specs.js';
@@ -107,7 +107,7 @@ export class SpikeMover {
     const fail = async (step: string, err: unknown): Promise<never> => {
       await Promise.allSettled([m.corm.request('POST', path, { step: 'abort' }), m.target.request('DELETE', `/v1/peer/spikes/${name}`)]);
       const status = err instanceof ApiError ? err.status : 0;
-      const reason = err instanceof ApiError ? ((err.body as { message?: string } | undefined)?.message ?? err.message) : (err as Error).message;
+      const reason = reasonOf(err);
       throw new ControllerError(status === 403 ? 'forbidden' : status === 404 ? 'not-found' : status === 409 ? 'conflict' : 'peer-failed', `migration of ${name} to ${to}: ${step} failed: ${reason}; nothing moved`, { spike: name, to });
     };
     let underlay: UnderlayPeer;
@@ -200,7 +200,7 @@ export class SpikeMover {
         return;
       } catch (err) {
         if (!(err instanceof ApiError && err.status === 409) || Date.now() > deadline) {
-          const why = err instanceof ApiError ? ((err.body as { message?: string } | undefined)?.message ?? err.message) : (err as Error).message;
+          const why = reasonOf(err);
           throw new ControllerError(err instanceof ApiError && err.status === 409 ? 'conflict' : 'peer-failed', `Spike ${name}: ${m.view.to} cannot bind it: ${why}; still quiesced (retry, or abort)`, { spike: name });
         }
         await new Promise((r) => setTimeout(r, 5));

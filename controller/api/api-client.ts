@@ -16,6 +16,12 @@ export class ApiError extends Error {
   }
 }
 
+/** Why a call failed: the peer's own message when its reply carried one. */
+export function reasonOf(err: unknown): string {
+  if (err instanceof ApiError) return (err.body as { message?: string } | undefined)?.message ?? err.message;
+  return (err as Error).message;
+}
+
 export interface ApiClientSettings {
   /** `host:port` of the controller. */
   address: string;

@@ -381,22 +381,21 @@ export class Engine extends EventEmitter<EngineEvents> implements PortOwner, Wir
    * arrives on it but is never learned on, flooded to or chosen; what was learned on it is
    * forgotten. */
   setReceiveOnly(target: Port | UdpWire, on: boolean): void {
-    const native = this.live('setReceiveOnly');
-    if (target.closed) throw new ClosedError(`${target} is closed (setReceiveOnly)`);
-    try {
-      native.setReceiveOnly(target.id, on);
-    } catch (e) {
-      throw portErrorFrom(e, target instanceof Port ? { ifname: target.ifname, netns: target.netns } : {});
-    }
+    this.onTarget('setReceiveOnly', target, (native) => native.setReceiveOnly(target.id, on));
   }
 
   /** Points a MAC at a port or wire (in its domain) as if a frame from it had come in there:
    * a Corm's new endpoint for a VM takes over the VM's address from wherever it was seen. */
   learnMac(target: Port | UdpWire, mac: string): void {
-    const native = this.live('learnMac');
-    if (target.closed) throw new ClosedError(`${target} is closed (learnMac)`);
+    this.onTarget('learnMac', target, (native) => native.learnMac(target.id, mac));
+  }
+
+  /** A native call on an open port or wire; its errors name the port. */
+  private onTarget(op: string, target: Port | UdpWire, call: (native: NativeEngine) => void): void {
+    const native = this.live(op);
+    if (target.closed) throw new ClosedError(`${target} is closed (${op})`);
     try {
-      native.learnMac(target.id, mac);
+      call(native);
     } catch (e) {
       throw portErrorFrom(e, target instanceof Port ? { ifname: target.ifname, netns: target.netns } : {});
     }

@@ -314,6 +314,17 @@ private:
 		return o;
 	}
 
+	/* An engine call on one port or wire (its id in info[0]) that only succeeds or fails. */
+	template <typename Fn> Napi::Value PortOp(const Napi::CallbackInfo &info, Fn fn)
+	{
+		Napi::Env env = info.Env();
+		bn_engine *eng = Live(env);
+		bn_error e;
+		if (fn(eng, info[0].As<Napi::Number>().Uint32Value(), &e) < 0)
+			throw MakeError(env, e);
+		return env.Undefined();
+	}
+
 	Napi::Value PrepareWireSwap(const Napi::CallbackInfo &info)
 	{
 		Napi::Env env = info.Env();
@@ -328,41 +339,16 @@ private:
 		return Napi::Number::New(env, max_inner);
 	}
 
-	Napi::Value CutoverWire(const Napi::CallbackInfo &info)
-	{
-		Napi::Env env = info.Env();
-		bn_error e;
-		if (bn_engine__wire_cutover(Live(env), info[0].As<Napi::Number>().Uint32Value(), &e) < 0)
-			throw MakeError(env, e);
-		return env.Undefined();
-	}
+	Napi::Value CutoverWire(const Napi::CallbackInfo &info) { return PortOp(info, bn_engine__wire_cutover); }
 
-	Napi::Value SwitchWire(const Napi::CallbackInfo &info)
-	{
-		Napi::Env env = info.Env();
-		bn_error e;
-		if (bn_engine__wire_switch(Live(env), info[0].As<Napi::Number>().Uint32Value(), &e) < 0)
-			throw MakeError(env, e);
-		return env.Undefined();
-	}
+	Napi::Value SwitchWire(const Napi::CallbackInfo &info) { return PortOp(info, bn_engine__wire_switch); }
 
-	Napi::Value FinishWireSwap(const Napi::CallbackInfo &info)
-	{
-		Napi::Env env = info.Env();
-		bn_error e;
-		if (bn_engine__wire_finish(Live(env), info[0].As<Napi::Number>().Uint32Value(), &e) < 0)
-			throw MakeError(env, e);
-		return env.Undefined();
-	}
+	Napi::Value FinishWireSwap(const Napi::CallbackInfo &info) { return PortOp(info, bn_engine__wire_finish); }
 
 	Napi::Value QuiesceWire(const Napi::CallbackInfo &info)
 	{
-		Napi::Env env = info.Env();
-		bn_error e;
-		if (bn_engine__wire_quiesce(Live(env), info[0].As<Napi::Number>().Uint32Value(), info[1].ToBoolean().Value() ? 1 : 0,
-					    &e) < 0)
-			throw MakeError(env, e);
-		return env.Undefined();
+		int on = info[1].ToBoolean().Value() ? 1 : 0;
+		return PortOp(info, [on](bn_engine *eng, uint32_t id, bn_error *e) { return bn_engine__wire_quiesce(eng, id, on, e); });
 	}
 
 	Napi::Value WireInfo(const Napi::CallbackInfo &info)
@@ -393,15 +379,7 @@ private:
 		return o;
 	}
 
-	Napi::Value RemovePort(const Napi::CallbackInfo &info)
-	{
-		Napi::Env env = info.Env();
-		bn_engine *eng = Live(env);
-		bn_error e;
-		if (bn_engine__remove_port(eng, info[0].As<Napi::Number>().Uint32Value(), &e) < 0)
-			throw MakeError(env, e);
-		return env.Undefined();
-	}
+	Napi::Value RemovePort(const Napi::CallbackInfo &info) { return PortOp(info, bn_engine__remove_port); }
 
 	Napi::Value Start(const Napi::CallbackInfo &info)
 	{
@@ -475,34 +453,21 @@ private:
 
 	Napi::Value SetDomain(const Napi::CallbackInfo &info)
 	{
-		Napi::Env env = info.Env();
-		bn_engine *eng = Live(env);
-		bn_error e;
-		if (bn_engine__set_domain(eng, info[0].As<Napi::Number>().Uint32Value(), info[1].As<Napi::Number>().Uint32Value(),
-					  &e) < 0)
-			throw MakeError(env, e);
-		return env.Undefined();
+		uint32_t domain = info[1].As<Napi::Number>().Uint32Value();
+		return PortOp(info, [domain](bn_engine *eng, uint32_t id, bn_error *e) { return bn_engine__set_domain(eng, id, domain, e); });
 	}
 
 	Napi::Value LearnMac(const Napi::CallbackInfo &info)
 	{
-		Napi::Env env = info.Env();
 		uint8_t mac[6];
-		ParseMac(env, info[1].As<Napi::String>().Utf8Value(), mac, "mac");
-		bn_error e;
-		if (bn_engine__fdb_learn(Live(env), info[0].As<Napi::Number>().Uint32Value(), mac, &e) < 0)
-			throw MakeError(env, e);
-		return env.Undefined();
+		ParseMac(info.Env(), info[1].As<Napi::String>().Utf8Value(), mac, "mac");
+		return PortOp(info, [&mac](bn_engine *eng, uint32_t id, bn_error *e) { return bn_engine__fdb_learn(eng, id, mac, e); });
 	}
 
 	Napi::Value SetReceiveOnly(const Napi::CallbackInfo &info)
 	{
-		Napi::Env env = info.Env();
-		bn_error e;
-		if (bn_engine__set_receive_only(Live(env), info[0].As<Napi::Number>().Uint32Value(), info[1].ToBoolean().Value() ? 1 : 0,
-						&e) < 0)
-			throw MakeError(env, e);
-		return env.Undefined();
+		int on = info[1].ToBoolean().Value() ? 1 : 0;
+		return PortOp(info, [on](bn_engine *eng, uint32_t id, bn_error *e) { return bn_engine__set_receive_only(eng, id, on, e); });
 	}
 
 	Napi::Value PortCounters(const Napi::CallbackInfo &) { return portCounters_.Value(); }
