@@ -29,7 +29,9 @@ describe('migrating vm1 from hostB to hostC under traffic (engines)', () => {
 
   beforeAll(async () => {
     topo = await referenceTopology(bed(), { ipv6: false });
-    [a, b, c] = [newEngine(), newEngine(), newEngine()];
+    // hostA's pool as a daemon sizes it (16384 frames): its quiesce queue holds a quarter, 4096
+    // frames, 400 ms of this traffic; the tests' smaller default (2048) overflowed under ASan.
+    [a, b, c] = [newEngine({ framesPerWorker: 16384 }), newEngine(), newEngine()];
     engines.push(a, b, c);
     a.addPort({ ifname: 'nic0', netns: topo.hostA.ns.name });
     underlayA = a.addPort({ ifname: topo.hostA.underlay.name, netns: topo.hostA.ns.name, underlay: { udpPort: WIRE_PORT } });
