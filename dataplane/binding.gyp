@@ -43,6 +43,7 @@
       "dependencies": ["xsk_redirect_bpf"],
       "sources": [
         "src/binding.cc",
+        "src/rdma_binding.cc",
         "src/bn.c",
         "src/engine.c",
         "src/worker.c",
@@ -55,13 +56,14 @@
         "src/xdp_prog.c",
         "src/netns.c",
         "src/wire_udp.c",
-        "src/announce.c"
+        "src/announce.c",
+        "src/rdma_qp.c"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=9", "NODE_ADDON_API_DISABLE_DEPRECATED", "NAPI_CPP_EXCEPTIONS"],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions"],
-      "libraries": ["-lbpf", "-lpthread"]
+      "libraries": ["-lbpf", "-libverbs", "-lpthread"]
     }
   ]
 }

@@ -1,7 +1,7 @@
 /** What every wire type offers the controller, whatever carries its frames. */
 import type { PortCounters } from '../dataplane/lib/index.js';
 
-export const WIRE_TYPES = ['local', 'udp'] as const;
+export const WIRE_TYPES = ['local', 'udp', 'rdma'] as const;
 export type WireType = (typeof WIRE_TYPES)[number];
 
 /** connecting: set up, peer not heard yet; up: carrying frames; draining: the old wire of a

@@ -14,6 +14,7 @@ import {
 } from './native.js';
 import { applyNapiTuning } from './napi-tuning.js';
 import { Port, type PortOwner, type PortSettings } from './port.js';
+import { checkCarrierSettings, RdmaCarrier, type CarrierOwner, type RdmaCarrierSettings, type RdmaEndpoint } from './rdma.js';
 import { UdpWire, type WireOwner } from './udp-wire.js';
 
 export type IdlePolicy =
@@ -43,6 +44,8 @@ export interface EngineSettings {
 
 export interface QueueFailure {
   port: Port | undefined;
+  /** The rdma wire whose queue pair failed (its carrier is the failed queue). */
+  wire: UdpWire | undefined;
   portId: number;
   queue: number;
   worker: number;
@@ -109,13 +112,23 @@ export interface UdpWireSettings extends UdpPathSettings {
   domain?: number;
 }
 
+export interface RdmaWireSettings {
+  /** A connected carrier (engine.addRdmaCarrier + carrier.connect). */
+  carrier: RdmaCarrier;
+  /** The id both ends agreed on (carried in every message). */
+  wireId: number;
+  keepaliveMs?: number;
+  deadAfterMs?: number;
+  domain?: number;
+}
+
 const remoteOf = (s: UdpPathSettings): string => `${s.remoteIp}:${s.remotePort ?? DEFAULT_WIRE_UDP_PORT}`;
 
 export const MAX_DOMAIN = 32767;
 
 export const DEFAULT_WIRE_UDP_PORT = 7471;
 
-export class Engine extends EventEmitter<EngineEvents> implements PortOwner, WireOwner {
+export class Engine extends EventEmitter<EngineEvents> implements PortOwner, WireOwner, CarrierOwner {
   private native: NativeEngine | undefined;
   private readonly board: CounterBoard;
   private readonly portsById = new Map<number, Port>();
@@ -303,8 +316,70 @@ export class Engine extends EventEmitter<EngineEvents> implements PortOwner, Wir
 
   /** @internal WireOwner; use wire.close(). */
   removeWire(wire: UdpWire): void {
-    this.live('removeWire').removePort(wire.id);
+    const native = this.live('removeWire');
+    native.removePort(wire.id);
     this.wiresById.delete(wire.id);
+    if (wire.carrier) native.removePort(wire.carrier.id);
+  }
+
+  /** Opens an RDMA queue pair (a carrier for one `rdma` wire); give its endpoint to the peer,
+   * then connect it with the peer's. */
+  addRdmaCarrier(settings: RdmaCarrierSettings): RdmaCarrier {
+    const native = this.live('addRdmaCarrier');
+    const s = checkCarrierSettings(settings);
+    let info;
+    try {
+      info = native.addRdmaPort(s);
+    } catch (e) {
+      throw portErrorFrom(e, { ifname: s.device });
+    }
+    return new RdmaCarrier(this, info.id, info.worker, s.device, info.endpoint);
+  }
+
+  /** @internal CarrierOwner; use carrier.connect(). */
+  connectRdmaCarrier(c: RdmaCarrier, peer: RdmaEndpoint): number {
+    try {
+      return this.live('connectRdmaCarrier').connectRdmaPort(c.id, peer);
+    } catch (e) {
+      throw portErrorFrom(e, { ifname: c.device });
+    }
+  }
+
+  /** @internal CarrierOwner; use carrier.counters(). */
+  carrierCounters(c: RdmaCarrier): PortCounters {
+    return this.board.portTotal(c.id & 0xff);
+  }
+
+  /** Drops a carrier no wire was added on (a connection that failed half-way). */
+  removeRdmaCarrier(c: RdmaCarrier): void {
+    this.live('removeRdmaCarrier').removePort(c.id);
+  }
+
+  /** Adds an `rdma` wire on a connected carrier: a switch port whose frames are SENDs of the
+   * Banana header and frame on the carrier's queue pair. Closing the wire closes the carrier. */
+  addRdmaWire(settings: RdmaWireSettings): UdpWire {
+    const native = this.live('addRdmaWire');
+    const { carrier } = settings;
+    if (!carrier.connected) throw new SettingsError(`rdma wire: carrier ${carrier} is not connected`, { ifname: carrier.device });
+    const keepaliveMs = requireInt('keepaliveMs', settings.keepaliveMs ?? 100, 10, 60_000);
+    const domain = requireInt('domain', settings.domain ?? 0, 0, MAX_DOMAIN);
+    const wireId = requireInt('wireId', settings.wireId, 1, 2 ** 32 - 1);
+    let info;
+    try {
+      // The carrier supplies the peer and the message size; the addresses are unused.
+      info = native.addUdpWire({
+        wireId, underlayPortId: carrier.id, localMac: '00:00:00:00:00:00', nextHopMac: '00:00:00:00:00:00',
+        localIp: '0.0.0.0', remoteIp: '0.0.0.0', localPort: 0, remotePort: 0, underlayMtu: carrier.maxMessage, keepaliveMs, domain,
+      });
+    } catch (e) {
+      throw portErrorFrom(e, { ifname: carrier.device });
+    }
+    const deadAfterMs = settings.deadAfterMs ?? 3 * keepaliveMs + 20;
+    const remote = `${carrier.device} qp ${carrier.peerQpn}`;
+    const wire = new UdpWire(this, info.id, wireId, info.maxInnerFrame, deadAfterMs, remote, { keepaliveMs, domain }, undefined, 'rdma', carrier);
+    wire.currentDomain = domain;
+    this.wiresById.set(info.id, wire);
+    return wire;
   }
 
   ports(): Port[] {
@@ -436,6 +511,7 @@ export class Engine extends EventEmitter<EngineEvents> implements PortOwner, Wir
     if (ev.type !== 'queue-failed') return;
     const failure: QueueFailure = {
       port: this.portsById.get(ev.portId),
+      wire: [...this.wiresById.values()].find((w) => w.carrier?.id === ev.portId),
       portId: ev.portId,
       queue: ev.queue,
       worker: ev.worker,

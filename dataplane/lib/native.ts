@@ -2,6 +2,7 @@
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { nativeDir } from './paths.js';
+import type { RdmaDevice, RdmaEndpoint } from './rdma.js';
 import { PORT_COUNTER_NAMES, WORKER_COUNTER_NAMES } from './counters.generated.js';
 
 export type NativeXdpMode = 0 | 1 | 2; // auto, native, generic
@@ -107,6 +108,12 @@ export interface NativeEngine {
   addPort(settings: NativePortSettings): NativePortInfo;
   removePort(id: number): void;
   addUdpWire(settings: NativeUdpWireSettings): { id: number; maxInnerFrame: number };
+  addRdmaPort(settings: { device: string; portNum: number; gidIndex: number; rqDepth: number; sqDepth: number }): {
+    id: number;
+    worker: number;
+    endpoint: RdmaEndpoint;
+  };
+  connectRdmaPort(portId: number, peer: RdmaEndpoint): number;
   prepareWireSwap(portId: number, settings: NativeUdpWireSettings): number;
   cutoverWire(portId: number): void;
   finishWireSwap(portId: number): void;
@@ -132,6 +139,7 @@ export interface NativeModule {
   workerCounterNames: string[];
   limits: { maxPorts: number; maxWorkers: number; burst: number; portRow: number; workerRow: number };
   announce(netns: string, ifname: string, mac: string, count: number): void;
+  rdmaDevices(): RdmaDevice[];
 }
 
 let cached: NativeModule | undefined;

@@ -1,6 +1,7 @@
 import type { PortCounters } from './counters.js';
 import type { UdpPathSettings } from './engine.js';
-import { ClosedError } from './errors.js';
+import { ClosedError, SettingsError } from './errors.js';
+import type { RdmaCarrier } from './rdma.js';
 import type { NativeWireInfo } from './native.js';
 
 /** What the engine needs from its side to serve a UdpWire. */
@@ -40,7 +41,6 @@ export type WireState = 'connecting' | 'up' | 'down';
 /** A `udp` wire as a port of the switch: frames switched to it leave its underlay port
  * encapsulated; frames for its wire id arriving on the underlay come in through it. */
 export class UdpWire {
-  readonly type = 'udp' as const;
   private removed = false;
   /** @internal kept by the engine; read it as `domain`. */
   currentDomain = 0;
@@ -48,7 +48,7 @@ export class UdpWire {
   private currentWireId: number;
   private currentMaxInner: number;
   private currentRemote: string;
-  private currentPath: UdpPathSettings;
+  private currentPath: UdpPathSettings | undefined;
   private pending: { wireId: number; maxInnerFrame: number; remote: string; path: UdpPathSettings } | undefined;
 
   constructor(
@@ -62,7 +62,11 @@ export class UdpWire {
     remote: string,
     /** @internal what a swapped-in path keeps from the wire */
     readonly settings: { keepaliveMs: number; domain: number },
-    path: UdpPathSettings,
+    path: UdpPathSettings | undefined,
+    /** udp: encapsulated over an underlay port (path); rdma: over its own queue pair (carrier). */
+    readonly type: 'udp' | 'rdma' = 'udp',
+    /** @internal the queue pair of an rdma wire, removed with it */
+    readonly carrier?: RdmaCarrier,
   ) {
     this.currentPath = path;
     this.currentWireId = wireId;
@@ -88,6 +92,7 @@ export class UdpWire {
 
   /** The path frames leave on (a hot-swap to the same peer reuses its next hop). */
   get path(): UdpPathSettings {
+    if (!this.currentPath) throw new SettingsError(`${this} has no udp path (its carrier is ${this.carrier})`);
     return this.currentPath;
   }
 
@@ -202,6 +207,6 @@ export class UdpWire {
   }
 
   toString(): string {
-    return `udp wire ${this.wireId} to ${this.remote}`;
+    return `${this.type} wire ${this.wireId} to ${this.remote}`;
   }
 }

@@ -303,7 +303,7 @@ int bn_afxdp_queue__open(struct bn_port *p, struct bn_queue *q, uint32_t queue_i
 	q->ops = &bn_afxdp_queue_ops;
 	q->queue_id = queue_id;
 	q->busy_poll = p->cfg.busy_poll_budget != 0;
-	q->underlay = p->cfg.underlay_udp_port != 0;
+	q->underlay = p->cfg.underlay_udp_port ? BN_UNDERLAY_UDP : 0;
 	q->fill_reserve = 4 * BN_BURST;
 	if ((rc = bn_xdp_prog__set_socket(&p->prog, queue_id, q->xsk.fd, e)) < 0) {
 		bn_xsk__close(&q->xsk);

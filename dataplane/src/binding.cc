@@ -19,8 +19,9 @@ extern "C" {
 #include "announce.h"
 #include "engine.h"
 }
+#include "rdma_binding.h"
 
-namespace {
+namespace banana {
 
 Napi::Error MakeError(Napi::Env env, const bn_error &e)
 {
@@ -31,6 +32,12 @@ Napi::Error MakeError(Napi::Env env, const bn_error &e)
 	err.Set("step", Napi::String::New(env, e.step));
 	return err;
 }
+
+}  // namespace banana
+
+namespace {
+
+using banana::MakeError;
 
 uint32_t OptU32(const Napi::Object &o, const char *key, uint32_t def)
 {
@@ -70,6 +77,8 @@ public:
 			InstanceMethod("addPort", &EngineWrap::AddPort),
 			InstanceMethod("removePort", &EngineWrap::RemovePort),
 			InstanceMethod("addUdpWire", &EngineWrap::AddUdpWire),
+			InstanceMethod("addRdmaPort", &EngineWrap::AddRdmaPort),
+			InstanceMethod("connectRdmaPort", &EngineWrap::ConnectRdmaPort),
 			InstanceMethod("prepareWireSwap", &EngineWrap::PrepareWireSwap),
 			InstanceMethod("cutoverWire", &EngineWrap::CutoverWire),
 			InstanceMethod("finishWireSwap", &EngineWrap::FinishWireSwap),
@@ -314,6 +323,39 @@ private:
 		return o;
 	}
 
+	Napi::Value AddRdmaPort(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		bn_engine *eng = Live(env);
+		if (info.Length() < 1 || !info[0].IsObject())
+			throw Napi::TypeError::New(env, "addRdmaPort(settings): settings object required");
+		bn_rdma_config cfg = banana::RdmaConfigFromJs(env, info[0].As<Napi::Object>());
+		bn_rdma_endpoint local;
+		uint32_t id = 0, worker = 0;
+		bn_error e;
+		if (bn_engine__add_rdma_port(eng, &cfg, &local, &id, &worker, &e) < 0)
+			throw MakeError(env, e);
+		Napi::Object o = Napi::Object::New(env);
+		o.Set("id", id);
+		o.Set("worker", worker);
+		o.Set("endpoint", banana::EndpointToJs(env, local));
+		return o;
+	}
+
+	Napi::Value ConnectRdmaPort(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		bn_engine *eng = Live(env);
+		if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsObject())
+			throw Napi::TypeError::New(env, "connectRdmaPort(portId, peerEndpoint)");
+		bn_rdma_endpoint remote = banana::EndpointFromJs(env, info[1].As<Napi::Object>());
+		uint32_t max_msg = 0;
+		bn_error e;
+		if (bn_engine__rdma_connect(eng, info[0].As<Napi::Number>().Uint32Value(), &remote, &max_msg, &e) < 0)
+			throw MakeError(env, e);
+		return Napi::Number::New(env, max_msg);
+	}
+
 	/* An engine call on one port or wire (its id in info[0]) that only succeeds or fails. */
 	template <typename Fn> Napi::Value PortOp(const Napi::CallbackInfo &info, Fn fn)
 	{
@@ -497,6 +539,7 @@ Napi::Value Announce(const Napi::CallbackInfo &info)
 Napi::Object Init(Napi::Env env, Napi::Object exports)
 {
 	exports.Set("announce", Napi::Function::New(env, Announce));
+	exports.Set("rdmaDevices", Napi::Function::New(env, banana::RdmaDevices));
 	exports.Set("NativeEngine", EngineWrap::Define(env));
 	Napi::Array pc = Napi::Array::New(env, BN_PC__COUNT);
 	for (uint32_t i = 0; i < BN_PC__COUNT; i++)

@@ -35,6 +35,11 @@ static void map_wire(struct bn_wtable *t, uint32_t wire_id, uint32_t slot, uint3
 	}
 }
 
+static int is_underlay(const struct bn_port *p)
+{
+	return p->cfg.underlay_udp_port || p->rdma;
+}
+
 /* Where a port's frames leave from on worker w: its own queue there, else another worker's. */
 static void route_egress(struct bn_egress *eg, const struct bn_port *p, uint32_t w)
 {
@@ -68,7 +73,7 @@ static struct bn_wtable *build_table(struct bn_engine *eng, uint32_t w, uint64_t
 		struct bn_egress *eg = &t->egress[s];
 		eg->via_worker = -1;
 		struct bn_port *p = eng->ports[s];
-		if (!p)
+		if (!p || (p->rdma && !p->rdma_connected))
 			continue;
 		eg->port_id = p->id;
 		eg->domain = p->cfg.domain;
@@ -104,7 +109,7 @@ static struct bn_wtable *build_table(struct bn_engine *eng, uint32_t w, uint64_t
 			continue;
 		}
 		/* An underlay carries wires; it is not a switch port and never floods. */
-		if (!p->cfg.underlay_udp_port)
+		if (!is_underlay(p))
 			t->ports[t->n_ports++] = (uint8_t)s;
 		for (uint32_t i = 0; i < p->n_queues; i++) {
 			struct bn_queue *q = p->queues[i];
@@ -295,6 +300,15 @@ void bn_engine__stop(struct bn_engine *eng)
  * netlink, and an ifindex only means something in its own namespace. */
 static void close_port(struct bn_engine *eng, struct bn_port *p)
 {
+	if (p->rdma) {
+		for (uint32_t i = 0; i < p->n_queues; i++)
+			bn_rdma_queue__close(p->queues[i]);
+		p->n_queues = 0;
+		if (!eng->running)
+			for (uint32_t w = 0; w < eng->cfg.n_workers; w++)
+				bn_pool__take_returned(&eng->workers[w].pool);
+		return;
+	}
 	struct bn_netns_guard ns;
 	struct bn_error ignored;
 	int in_ns = bn_netns__enter(&ns, p->cfg.netns, &ignored) == 0;
@@ -361,7 +375,7 @@ static int share_fd_for(struct bn_engine *eng, uint32_t worker, const struct bn_
 	for (uint32_t s = 0; s < BN_MAX_PORTS; s++) {
 		const struct bn_port *p = eng->ports[s] ? eng->ports[s] : NULL;
 		for (uint32_t i = 0; p && i < p->n_queues; i++)
-			if (p->queues[i]->worker == worker && !p->queues[i]->failed)
+			if (p->queues[i]->worker == worker && !p->queues[i]->failed && !p->rdma)
 				return p->queues[i]->xsk.fd;
 	}
 	for (uint32_t i = 0; i < also->n_queues; i++)
@@ -553,18 +567,98 @@ static int wire_id_in_use(struct bn_engine *eng, uint32_t wire_id)
 	return 0;
 }
 
+/* A wire's settings as its carrier shapes them: over RDMA, the largest message both ends'
+ * receive buffers take stands for the MTU, and the queue pair is the peer's address. */
+static int carrier_config(const struct bn_port *under, const struct bn_udp_wire_config *cfg,
+			  struct bn_udp_wire_config *out, const char *step, struct bn_error *e)
+{
+	*out = *cfg;
+	out->rdma = (uint16_t)(under && under->rdma);
+	if (out->rdma) {
+		out->underlay_mtu = bn_rdma_queue__max_msg(under->queues[0]);
+		out->remote_ip = 0;
+	}
+	if (out->underlay_mtu <= (out->rdma ? BN_WIRE_HDR_LEN : BN_UDP_OVERHEAD) + 14)
+		return bn_fail(e, EINVAL, step, "underlay MTU %u leaves no room for a frame", out->underlay_mtu);
+	return 0;
+}
+
+/* ---- RDMA carriers ------------------------------------------------------------- */
+
+int bn_engine__add_rdma_port(struct bn_engine *eng, const struct bn_rdma_config *cfg, struct bn_rdma_endpoint *local,
+			     uint32_t *id, uint32_t *worker, struct bn_error *e)
+{
+	uint32_t port_id = 0, slot = take_slot(eng, &port_id);
+	if (slot == BN_MAX_PORTS)
+		return bn_fail(e, ENOSPC, "rdma_open", "the engine already has %d ports and wires", BN_MAX_PORTS);
+	struct bn_port *p = calloc(1, sizeof(*p));
+	if (!p)
+		return bn_fail(e, ENOMEM, "rdma_open", "out of memory");
+	snprintf(p->cfg.ifname, sizeof(p->cfg.ifname), "%.11s/qp", cfg->device);
+	p->cfg.n_queues = 1;
+	p->cfg.ring_size = cfg->rq_depth;   /* receive buffers come from the worker's pool like a fill ring */
+	int rc = check_pool_room(eng, p, e);
+	if (rc < 0) {
+		free(p);
+		return rc;
+	}
+	uint32_t w = eng->next_worker % eng->cfg.n_workers;
+	struct bn_queue *q = NULL;
+	rc = bn_rdma_queue__open(p, &q, &eng->workers[w].pool, cfg, local, e);
+	if (rc < 0) {
+		free(p);
+		return rc;
+	}
+	p->id = port_id;
+	p->rdma = 1;
+	snprintf(p->cfg.ifname, sizeof(p->cfg.ifname), "qp%u", local->qpn);
+	q->worker = (uint16_t)w;
+	q->port = port_id;
+	q->queue_id = 0;
+	q->counters = bn_engine__port_row(&eng->cfg, slot, w);
+	p->queues[p->n_queues++] = q;
+	for (uint32_t i = 0; i < eng->cfg.n_workers; i++)
+		memset(bn_engine__port_row(&eng->cfg, slot, i), 0, BN_PORT_ROW * sizeof(uint64_t));
+	eng->next_worker = (eng->next_worker + 1) % eng->cfg.n_workers;
+	/* Not polled until connected: the table leaves it out. */
+	eng->ports[slot] = p;
+	*id = port_id;
+	*worker = w;
+	return 0;
+}
+
+int bn_engine__rdma_connect(struct bn_engine *eng, uint32_t port_id, const struct bn_rdma_endpoint *remote,
+			    uint32_t *max_msg, struct bn_error *e)
+{
+	struct bn_port *p = port_by_id(eng, port_id);
+	if (!p || !p->rdma)
+		return bn_fail(e, ENOENT, "rdma_connect", "no RDMA queue pair with port id %u", port_id);
+	if (p->rdma_connected)
+		return bn_fail(e, EISCONN, "rdma_connect", "%s is already connected", p->cfg.ifname);
+	int rc = bn_rdma_queue__connect(p->queues[0], remote, e);
+	if (rc < 0)
+		return rc;
+	p->rdma_connected = 1;
+	*max_msg = bn_rdma_queue__max_msg(p->queues[0]);
+	return publish(eng, e);
+}
+
 int bn_engine__add_udp_wire(struct bn_engine *eng, const struct bn_udp_wire_config *cfg, uint32_t *id,
 			    uint32_t *max_inner, struct bn_error *e)
 {
 	struct bn_port *under = port_by_id(eng, cfg->underlay_port);
-	if (!under || !under->cfg.underlay_udp_port)
+	if (!under || !is_underlay(under))
 		return bn_fail(e, EINVAL, "add_wire", "port %u is not an underlay port", cfg->underlay_port);
+	if (under->rdma && !under->rdma_connected)
+		return bn_fail(e, ENOTCONN, "add_wire", "RDMA queue pair %s is not connected yet", under->cfg.ifname);
 	if (wire_id_in_use(eng, cfg->wire_id))
 		return bn_fail(e, EEXIST, "add_wire", "wire id %u is already in use", cfg->wire_id);
 	if (cfg->domain > BN_MAX_DOMAIN)
 		return bn_fail(e, EINVAL, "add_wire", "domain must be 0-%d, got %u", BN_MAX_DOMAIN, cfg->domain);
-	if (cfg->underlay_mtu <= BN_UDP_OVERHEAD + 14)
-		return bn_fail(e, EINVAL, "add_wire", "underlay MTU %u leaves no room for a frame", cfg->underlay_mtu);
+	struct bn_udp_wire_config carried;
+	if (carrier_config(under, cfg, &carried, "add_wire", e) < 0)
+		return -e->err;
+	cfg = &carried;
 	uint32_t port_id = 0, slot = take_slot(eng, &port_id);
 	if (slot == BN_MAX_PORTS)
 		return bn_fail(e, ENOSPC, "add_wire", "the engine already has %d ports and wires", BN_MAX_PORTS);
@@ -627,10 +721,11 @@ int bn_engine__wire_prepare(struct bn_engine *eng, uint32_t port_id, const struc
 			       w->path[w->tx_path].cfg.wire_id);
 	if (wire_id_in_use(eng, next->wire_id))
 		return bn_fail(e, EEXIST, "swap_prepare", "wire id %u is already in use", next->wire_id);
-	if (next->underlay_mtu <= BN_UDP_OVERHEAD + 14)
-		return bn_fail(e, EINVAL, "swap_prepare", "underlay MTU %u leaves no room for a frame", next->underlay_mtu);
+	struct bn_udp_wire_config carried;
+	if (carrier_config(port_by_id(eng, next->underlay_port), next, &carried, "swap_prepare", e) < 0)
+		return -e->err;
 	struct bn_udp_path *p = &w->path[w->tx_path ^ 1];
-	bn_udp_path__init(p, next);
+	bn_udp_path__init(p, &carried);
 	w->phase = BN_SWAP_PREPARED;
 	int rc = publish(eng, e);
 	if (rc < 0)
@@ -828,7 +923,7 @@ int bn_engine__set_domain(struct bn_engine *eng, uint32_t port_id, uint32_t doma
 		return bn_fail(e, ENOENT, "set_domain", "no port with id %u (already removed?)", port_id);
 	if (domain > BN_MAX_DOMAIN)
 		return bn_fail(e, EINVAL, "set_domain", "domain must be 0-%d, got %u", BN_MAX_DOMAIN, domain);
-	if (p->cfg.underlay_udp_port)
+	if (is_underlay(p))
 		return bn_fail(e, EINVAL, "set_domain", "%s is an underlay port: it carries wires, not frames of a domain",
 			       p->cfg.ifname);
 	p->cfg.domain = (uint16_t)domain;

@@ -7,6 +7,7 @@
 #include "events.h"
 #include "fdb.h"
 #include "port.h"
+#include "rdma_qp.h"
 #include "spsc.h"
 #include "worker.h"
 
@@ -78,6 +79,13 @@ int bn_engine__remove_port(struct bn_engine *eng, uint32_t port_id, struct bn_er
  * Removed with bn_engine__remove_port. */
 int bn_engine__add_udp_wire(struct bn_engine *eng, const struct bn_udp_wire_config *cfg, uint32_t *id,
 			    uint32_t *max_inner, struct bn_error *e);
+/* An RDMA queue pair as a carrier of wires: opened (its endpoint returned for the peer),
+ * then connected with the peer's endpoint, after which its worker polls it and wires can be
+ * added on it (underlay_port = its id). Removed with bn_engine__remove_port. */
+int bn_engine__add_rdma_port(struct bn_engine *eng, const struct bn_rdma_config *cfg, struct bn_rdma_endpoint *local,
+			     uint32_t *id, uint32_t *worker, struct bn_error *e);
+int bn_engine__rdma_connect(struct bn_engine *eng, uint32_t port_id, const struct bn_rdma_endpoint *remote,
+			    uint32_t *max_msg, struct bn_error *e);
 /* Hot-swap of a wire's path, make before break: prepare adds a second path (wire id) that
  * receives (its data held) and sends keepalives; cutover moves transmission to it and ends
  * the old path with drain markers; finish drops the old path (or, before cutover, abandons

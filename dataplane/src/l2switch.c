@@ -220,7 +220,7 @@ static void release_hold(struct bn_worker *w, const struct bn_wtable *t, const s
 /* A frame on the path the receiver is not (yet) taking frames from: the new path of a
  * hot-swap whose old path has not drained. Returns 1 if the frame was kept. */
 static int standby_rx(struct bn_worker *w, struct bn_udp_wire *wire, const struct bn_pkt *p, const struct bn_decap *d,
-		      uint64_t *row)
+		      uint32_t encap, uint64_t *row)
 {
 	if (d->type == BN_WIRE_KEEPALIVE) {
 		bn_count(row, BN_PC_keepalive_rx, 1);
@@ -237,7 +237,7 @@ static int standby_rx(struct bn_worker *w, struct bn_udp_wire *wire, const struc
 		wire->hold_worker = (int32_t)w->index;
 	}
 	wire->held[wire->n_held] = (struct bn_held_frame){
-		.addr = p->addr + BN_UDP_ENCAP_LEN, .len = d->inner_len, .seq = d->seq};
+		.addr = p->addr + encap, .len = d->inner_len, .seq = d->seq};
 	__atomic_store_n(&wire->n_held, wire->n_held + 1, __ATOMIC_RELAXED);
 	bn_count(row, BN_PC_swap_held, 1);
 	return 1;
@@ -248,14 +248,19 @@ void bn_l2__from_underlay(struct bn_worker *w, const struct bn_wtable *t, struct
 	uint64_t *under = in->counters;
 	uint64_t bytes = 0, malformed = 0, bad_version = 0, unknown = 0, wrong_peer = 0;
 	struct wire_run run = {0};
+	const int rdma = in->underlay == BN_UNDERLAY_RDMA;
+	const uint32_t encap = rdma ? BN_WIRE_HDR_LEN : BN_UDP_ENCAP_LEN;
 	for (uint32_t i = 0; i < n; i++) {
 		struct bn_pkt *p = &w->rx[i];
 		bytes += p->len;
 		struct bn_decap d;
-		enum bn_decap_result r = bn_udp_wire__parse(bn_pool__data(&w->pool, p->addr), p->len, &d);
+		const uint8_t *msg = bn_pool__data(&w->pool, p->addr);
+		enum bn_decap_result r = rdma ? bn_wire_hdr__parse(msg, p->len, &d) : bn_udp_wire__parse(msg, p->len, &d);
 		const struct bn_wire_entry *we = r == BN_DECAP_OK ? find_wire(t, d.wire_id) : NULL;
 		const struct bn_egress *eg = we ? &t->egress[we->slot] : NULL;
-		if (bn_unlikely(!eg || eg->wire->path[we->path].cfg.remote_ip != d.src_ip)) {
+		/* Its peer is the address it was set up with, through the carrier it was set up on. */
+		if (bn_unlikely(!eg || eg->wire->path[we->path].cfg.remote_ip != d.src_ip ||
+				eg->wire->path[we->path].cfg.underlay_port != in->port)) {
 			if (r == BN_DECAP_BAD_VERSION)
 				bad_version++;
 			else if (r != BN_DECAP_OK)
@@ -281,7 +286,7 @@ void bn_l2__from_underlay(struct bn_worker *w, const struct bn_wtable *t, struct
 			 * sender moved between CPUs) are late frames, delivered, not new ones to hold. */
 			int late = eg->n_paths == 2 && we->path == wire->late_path && d.seq < wire->late_below;
 			if (eg->n_paths == 2 && !late) {
-				if (!standby_rx(w, wire, p, &d, run.row))
+				if (!standby_rx(w, wire, p, &d, encap, run.row))
 					bn_pool__free(&w->pool, p->addr);
 				continue;
 			}
@@ -306,7 +311,7 @@ void bn_l2__from_underlay(struct bn_worker *w, const struct bn_wtable *t, struct
 			bn_pool__free(&w->pool, p->addr);
 			continue;
 		}
-		p->addr += BN_UDP_ENCAP_LEN;
+		p->addr += encap;
 		p->len = d.inner_len;
 		deliver(w, t, eg, p, d.seq, run.row, &run.tally);
 	}
@@ -335,14 +340,14 @@ static uint32_t encap_batch(struct bn_worker *w, const struct bn_egress *eg, str
 	*first_seq = seq;
 	for (uint32_t i = 0; i < b->n; i++) {
 		struct bn_pkt p = b->pkts[i];
-		if (bn_unlikely(p.len > path->max_inner || (p.addr & (w->pool.frame_size - 1)) < BN_UDP_ENCAP_LEN)) {
+		if (bn_unlikely(p.len > path->max_inner || (p.addr & (w->pool.frame_size - 1)) < path->encap_len)) {
 			too_big++;
 			bn_pool__free(&w->pool, p.addr);
 			continue;
 		}
-		p.addr -= BN_UDP_ENCAP_LEN;
+		p.addr -= path->encap_len;
 		bn_udp_path__encap(path, bn_pool__data(&w->pool, p.addr), p.len, BN_WIRE_DATA, seq + kept, 0);
-		p.len += BN_UDP_ENCAP_LEN;
+		p.len += path->encap_len;
 		b->pkts[kept++] = p;
 	}
 	/* Sequence numbers reserved for dropped frames are given back when nothing raced us,
@@ -365,7 +370,7 @@ static int send_control(struct bn_worker *w, const struct bn_egress *eg, const s
 	uint64_t base;
 	if (!bn_pool__alloc(&w->pool, &base))
 		return 0;
-	struct bn_pkt p = {.addr = base + BN_COPY_HEADROOM, .len = BN_UDP_ENCAP_LEN};
+	struct bn_pkt p = {.addr = base + BN_COPY_HEADROOM, .len = path->encap_len};
 	bn_udp_path__encap(path, bn_pool__data(&w->pool, p.addr), 0, type,
 			   __atomic_load_n(&eg->wire->tx_seq, __ATOMIC_RELAXED), flags);
 	if (eg->local->ops->tx_burst(eg->local, &p, 1) == 1)
@@ -498,7 +503,7 @@ static void send_batch(struct bn_worker *w, const struct bn_egress *eg, struct b
 	for (uint32_t i = 0; i < sent; i++)
 		bytes += b->pkts[i].len;
 	bn_count(row, BN_PC_tx_packets, sent);
-	bn_count(row, BN_PC_tx_bytes, eg->wire ? bytes - (uint64_t)sent * BN_UDP_ENCAP_LEN : bytes);
+	bn_count(row, BN_PC_tx_bytes, eg->wire ? bytes - (uint64_t)sent * eg->tx->encap_len : bytes);
 	if (eg->wire) {
 		bn_count(eg->underlay_row, BN_PC_tx_packets, sent);
 		bn_count(eg->underlay_row, BN_PC_tx_bytes, bytes);

@@ -9,6 +9,10 @@
 #include "xdp_prog.h"
 #include "wire_udp.h"
 
+/* What a queue's frames are: switch traffic, or a carrier of wires. */
+#define BN_UNDERLAY_UDP 1         /* IPv4/UDP-encapsulated wire frames (an AF_XDP underlay port) */
+#define BN_UNDERLAY_RDMA 2        /* Banana header + frame, one message each (an RDMA queue pair) */
+
 
 struct bn_queue;
 
@@ -48,7 +52,7 @@ struct bn_queue {
 	uint32_t fill_reserve;        /* frames the pool keeps back from the fill ring */
 	int tx_errno;                 /* last fatal sendto() error, reported by housekeep */
 	uint32_t busy_poll;           /* drive the receive NAPI with recvfrom() */
-	uint32_t underlay;            /* frames are wire traffic to decapsulate, not switch */
+	uint32_t underlay;            /* 0: switch traffic; else BN_UNDERLAY_*: wire traffic to decapsulate */
 	uint32_t quiet_polls;         /* polls in a row that received nothing */
 	uint64_t last_stats_ns;
 	/* cold */
@@ -81,6 +85,8 @@ struct bn_port {
 	uint32_t n_queues;
 	struct bn_queue *queues[BN_MAX_QUEUES];
 	struct bn_udp_wire *wire;     /* a wire port: no queues, sends through its underlay port */
+	int rdma;                     /* an RDMA queue pair carrying wires: one queue, polled once connected */
+	int rdma_connected;
 };
 
 extern const struct bn_queue_ops bn_afxdp_queue_ops;

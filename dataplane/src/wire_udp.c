@@ -36,6 +36,15 @@ void bn_udp_path__init(struct bn_udp_path *w, const struct bn_udp_wire_config *c
 	memset(w, 0, sizeof(*w));
 	w->cfg = *cfg;
 	w->used = 1;
+	if (cfg->rdma) {
+		struct bn_wire_hdr *h = (struct bn_wire_hdr *)w->outer_template;
+		h->version = BN_WIRE_VERSION;
+		h->wire_id = htonl(cfg->wire_id);
+		w->encap_len = BN_WIRE_HDR_LEN;
+		w->max_inner = cfg->underlay_mtu > BN_WIRE_HDR_LEN ? cfg->underlay_mtu - BN_WIRE_HDR_LEN : 0;
+		return;
+	}
+	w->encap_len = BN_UDP_ENCAP_LEN;
 	uint8_t *t = w->outer_template;
 	memcpy(t, cfg->next_hop_mac, 6);
 	memcpy(t + 6, cfg->local_mac, 6);
@@ -61,6 +70,14 @@ void bn_udp_path__init(struct bn_udp_path *w, const struct bn_udp_wire_config *c
 void bn_udp_path__encap(const struct bn_udp_path *w, uint8_t *outer, uint32_t inner_len, uint8_t type, uint64_t seq,
 			uint16_t flags)
 {
+	if (w->encap_len == BN_WIRE_HDR_LEN) {
+		struct bn_wire_hdr *h = (struct bn_wire_hdr *)outer;
+		memcpy(h, w->outer_template, BN_WIRE_HDR_LEN);
+		h->type = type;
+		h->flags = htons(flags);
+		h->seq = to_be64(seq);
+		return;
+	}
 	memcpy(outer, w->outer_template, BN_UDP_ENCAP_LEN);
 	uint8_t *ip = outer + OFF_IP;
 	uint16_t ip_len = htons((uint16_t)(20 + 8 + BN_WIRE_HDR_LEN + inner_len));
@@ -75,6 +92,19 @@ void bn_udp_path__encap(const struct bn_udp_path *w, uint8_t *outer, uint32_t in
 	h->seq = to_be64(seq);
 }
 
+static enum bn_decap_result parse_hdr(const struct bn_wire_hdr *h, struct bn_decap *d)
+{
+	if (h->version != BN_WIRE_VERSION)
+		return BN_DECAP_BAD_VERSION;
+	if (h->type < BN_WIRE_DATA || h->type > BN_WIRE_DRAIN)
+		return BN_DECAP_BAD_TYPE;
+	d->wire_id = ntohl(h->wire_id);
+	d->type = h->type;
+	d->flags = ntohs(h->flags);
+	d->seq = to_be64(h->seq);
+	return BN_DECAP_OK;
+}
+
 enum bn_decap_result bn_udp_wire__parse(const uint8_t *f, uint32_t len, struct bn_decap *d)
 {
 	if (len < BN_UDP_ENCAP_LEN || f[12] != 0x08 || f[13] != 0x00)
@@ -86,16 +116,22 @@ enum bn_decap_result bn_udp_wire__parse(const uint8_t *f, uint32_t len, struct b
 	uint32_t ip_len = (uint32_t)(ip[2] << 8 | ip[3]);
 	if (ip_len < BN_UDP_OVERHEAD || ip_len > len - 14)
 		return BN_DECAP_MALFORMED;
-	const struct bn_wire_hdr *h = (const struct bn_wire_hdr *)(f + OFF_HDR);
-	if (h->version != BN_WIRE_VERSION)
-		return BN_DECAP_BAD_VERSION;
-	if (h->type < BN_WIRE_DATA || h->type > BN_WIRE_DRAIN)
-		return BN_DECAP_BAD_TYPE;
-	d->wire_id = ntohl(h->wire_id);
-	d->type = h->type;
-	d->flags = ntohs(h->flags);
-	d->seq = to_be64(h->seq);
+	enum bn_decap_result r = parse_hdr((const struct bn_wire_hdr *)(f + OFF_HDR), d);
+	if (r != BN_DECAP_OK)
+		return r;
 	memcpy(&d->src_ip, ip + 12, 4);
 	d->inner_len = ip_len - BN_UDP_OVERHEAD;
+	return BN_DECAP_OK;
+}
+
+enum bn_decap_result bn_wire_hdr__parse(const uint8_t *msg, uint32_t len, struct bn_decap *d)
+{
+	if (len < BN_WIRE_HDR_LEN)
+		return BN_DECAP_MALFORMED;
+	enum bn_decap_result r = parse_hdr((const struct bn_wire_hdr *)msg, d);
+	if (r != BN_DECAP_OK)
+		return r;
+	d->src_ip = 0;
+	d->inner_len = len - BN_WIRE_HDR_LEN;
 	return BN_DECAP_OK;
 }

@@ -49,6 +49,8 @@ struct bn_udp_wire_config {
 	uint32_t underlay_mtu;
 	uint32_t keepalive_ms;
 	uint16_t domain;             /* switching domain of the wire's port */
+	uint16_t rdma;               /* carried by an RDMA queue pair: the Banana header only, no outer
+	                              * headers; underlay_mtu is then the largest message (set by the engine) */
 };
 
 /* Frames of the new path a receiver holds while the old path drains, at most. */
@@ -62,6 +64,7 @@ struct bn_udp_wire_config {
 struct bn_udp_path {
 	struct bn_udp_wire_config cfg;
 	uint8_t outer_template[BN_UDP_ENCAP_LEN];  /* outer headers with lengths, checksum, seq left to fill */
+	uint32_t encap_len;                  /* bytes in front of the inner frame: BN_UDP_ENCAP_LEN, or the header alone */
 	uint32_t max_inner;                  /* largest inner frame (bytes, without FCS) */
 	uint32_t used;
 	uint64_t last_rx_ns;                 /* any frame from the peer on this path (atomic) */
@@ -125,12 +128,14 @@ struct bn_decap {
 	uint32_t wire_id;
 	uint32_t src_ip;        /* network order */
 	uint64_t seq;
-	uint32_t inner_len;     /* inner frame starts BN_UDP_ENCAP_LEN bytes in */
+	uint32_t inner_len;     /* inner frame starts the carrier's encapsulation length in */
 	uint16_t flags;
 	uint8_t type;
 };
 
 /* Parses the outer headers of a frame the XDP filter sent us. */
 enum bn_decap_result bn_udp_wire__parse(const uint8_t *frame, uint32_t len, struct bn_decap *d);
+/* Parses a message of an RDMA carrier: the Banana header, then the inner frame (src_ip 0). */
+enum bn_decap_result bn_wire_hdr__parse(const uint8_t *msg, uint32_t len, struct bn_decap *d);
 
 #endif
