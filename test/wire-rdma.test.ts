@@ -8,7 +8,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { referenceTopology, type ReferenceTopology } from './bed/index.js';
 import { useTestBed } from './bed/vitest.js';
 import { send, startReceiver } from '../bench/traffic/traffic.js';
-import { rdmaDevices, type Engine, type QueueFailure, type RdmaCarrier, type UdpWire } from '../dataplane/lib/index.js';
+import { rdmaDevices, type Engine, type Port, type QueueFailure, type RdmaCarrier, type UdpPathSettings, type UdpWire } from '../dataplane/lib/index.js';
+import { connectUdpWire } from '../wires/udp/connect.js';
+import { localSwapEnd, runHotSwap } from '../wires/udp/hot-swap.js';
 import { newEngine, waitFor } from './support/engine.js';
 import { iperfVm1ToExt } from './support/reference-traffic.js';
 import { rdmaTests } from './support/rdma-guest.js';
@@ -159,6 +161,91 @@ await rdmaTests('rdma wire', fileURLToPath(import.meta.url), (device) => {
     it('closing a wire closes its queue pair and returns every frame', async () => {
       wireA.close();
       wireB.close();
+      expect(a.auditFrames().ok).toBe(true);
+      expect(b.auditFrames().ok).toBe(true);
+    });
+  });
+  describe('hot-swap between udp and rdma under traffic', () => {
+    const bed = useTestBed();
+    let topo: ReferenceTopology;
+    let a: Engine;
+    let b: Engine;
+    let underlayA: Port;
+    let underlayB: Port;
+    let wireA: UdpWire;
+    let wireB: UdpWire;
+    afterAll(() => {
+      a?.close();
+      b?.close();
+    });
+
+    const udpPaths = (wireId: number): [UdpPathSettings, UdpPathSettings] => [
+      { wireId, underlay: underlayA, localMac: topo.hostA.underlay.mac, nextHopMac: topo.hostB.underlay.mac, localIp: topo.hostA.underlayIp, remoteIp: topo.hostB.underlayIp, underlayMtu: 1500 },
+      { wireId, underlay: underlayB, localMac: topo.hostB.underlay.mac, nextHopMac: topo.hostA.underlay.mac, localIp: topo.hostB.underlayIp, remoteIp: topo.hostA.underlayIp, underlayMtu: 1500 },
+    ];
+    const swapTo = (wireId: number, type: 'udp' | 'rdma') => {
+      if (type === 'udp') {
+        const [pa, pb] = udpPaths(wireId);
+        return runHotSwap(localSwapEnd('hostA', wireA, pa), localSwapEnd('hostB', wireB, pb));
+      }
+      const ca = a.addRdmaCarrier({ device });
+      const cb = b.addRdmaCarrier({ device });
+      ca.connect(cb.endpoint);
+      cb.connect(ca.endpoint);
+      return runHotSwap(localSwapEnd('hostA', wireA, { wireId, carrier: ca }), localSwapEnd('hostB', wireB, { wireId, carrier: cb }));
+    };
+
+    beforeAll(async () => {
+      topo = await referenceTopology(bed(), { ipv6: false });
+      a = newEngine();
+      b = newEngine();
+      a.addPort({ ifname: 'nic0', netns: topo.hostA.ns.name });
+      underlayA = a.addPort({ ifname: topo.hostA.underlay.name, netns: topo.hostA.ns.name, underlay: { udpPort: 7471 } });
+      b.addPort({ ifname: topo.vm1.tap.name, netns: topo.hostB.ns.name });
+      underlayB = b.addPort({ ifname: topo.hostB.underlay.name, netns: topo.hostB.ns.name, underlay: { udpPort: 7471 } });
+      [wireA, wireB] = await connectUdpWire({ engine: a, underlay: underlayA }, { engine: b, underlay: underlayB }, { wireId: 1, keepaliveMs: 10 });
+      a.start();
+      b.start();
+      await waitFor('udp wire up', () => wireA.state() === 'up' && wireB.state() === 'up', 5000);
+    });
+
+    it('swaps udp -> rdma -> udp ... 10 times under sequence-numbered traffic both ways: 0 lost, 0 duplicated, 0 reordered', async () => {
+      const rate = 4_000;
+      const count = rate * 12;
+      const toExt = await startReceiver({ ifname: 'eth0', netns: topo.ext.ns.name, flow: 61, expect: count, idleMs: 5000 });
+      const toVm = await startReceiver({ ifname: 'eth0', netns: topo.vm1.ns.name, flow: 62, expect: count, idleMs: 5000 });
+      let sending = 2;
+      const senders = [
+        send({ ifname: 'eth0', netns: topo.vm1.ns.name, srcMac: topo.vm1.mac, dstMac: topo.ext.eth0.mac, flow: 61, count, size: 200, rate }),
+        send({ ifname: 'eth0', netns: topo.ext.ns.name, srcMac: topo.ext.eth0.mac, dstMac: topo.vm1.mac, flow: 62, count, size: 1000, rate }),
+      ].map((p) => p.finally(() => sending--));
+      const seen: string[] = [];
+      let underTraffic = 0;
+      for (let i = 0; i < 10; i++) {
+        const type = i % 2 === 0 ? 'rdma' : 'udp';
+        const r = await swapTo(20 + i, type);
+        expect(r.settled).toBe(true);
+        expect(wireA.type).toBe(type);
+        expect(wireB.type).toBe(type);
+        if (sending === 2) underTraffic++;
+        seen.push(`${wireA.wireId}:${wireA.type}`);
+        await new Promise((res) => setTimeout(res, 200));
+      }
+      await Promise.all(senders);
+      const [gotExt, gotVm] = await Promise.all([toExt.done(), toVm.done()]);
+      console.log(`udp<->rdma swaps: ${seen.join(' ')}; ${underTraffic} under traffic`);
+      expect(underTraffic).toBe(10);
+      expect(gotExt).toMatchObject({ unique: count, lost: 0, duplicated: 0, reordered: 0 });
+      expect(gotVm).toMatchObject({ unique: count, lost: 0, duplicated: 0, reordered: 0 });
+      for (const w of [wireA, wireB]) {
+        const c = w.counters();
+        expect(c.swap_markers_rx).toBe(10n);
+        expect(c.swap_marker_timeouts).toBe(0n);
+        expect(c.wire_seq_gaps).toBe(0n);
+      }
+      // Back on udp: every queue pair the swaps opened was closed with its path.
+      expect(wireA.carriers()).toEqual([]);
+      expect(wireB.carriers()).toEqual([]);
       expect(a.auditFrames().ok).toBe(true);
       expect(b.auditFrames().ok).toBe(true);
     });

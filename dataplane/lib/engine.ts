@@ -14,7 +14,7 @@ import {
 } from './native.js';
 import { applyNapiTuning } from './napi-tuning.js';
 import { Port, type PortOwner, type PortSettings } from './port.js';
-import { checkCarrierSettings, RdmaCarrier, type CarrierOwner, type RdmaCarrierSettings, type RdmaEndpoint } from './rdma.js';
+import { checkCarrierSettings, isRdmaPath, RdmaCarrier, type CarrierOwner, type RdmaCarrierSettings, type RdmaEndpoint, type RdmaPathSettings } from './rdma.js';
 import { UdpWire, type WireOwner } from './udp-wire.js';
 
 export type IdlePolicy =
@@ -121,6 +121,9 @@ export interface RdmaWireSettings {
   deadAfterMs?: number;
   domain?: number;
 }
+
+/** Where a wire's frames go: encapsulated over an underlay port, or over a queue pair. */
+export type WirePathSettings = UdpPathSettings | RdmaPathSettings;
 
 const remoteOf = (s: UdpPathSettings): string => `${s.remoteIp}:${s.remotePort ?? DEFAULT_WIRE_UDP_PORT}`;
 
@@ -256,6 +259,18 @@ export class Engine extends EventEmitter<EngineEvents> implements PortOwner, Wir
     return wire;
   }
 
+  /** The carrier supplies the peer and the message size; the addresses are unused. */
+  private nativeRdmaPath(settings: RdmaPathSettings, keepaliveMs: number, domain: number): NativeUdpWireSettings {
+    if (!settings.carrier.connected) {
+      throw new SettingsError(`rdma path: carrier ${settings.carrier} is not connected`, { ifname: settings.carrier.device });
+    }
+    return {
+      wireId: requireInt('wireId', settings.wireId, 1, 2 ** 32 - 1), underlayPortId: settings.carrier.id,
+      localMac: '00:00:00:00:00:00', nextHopMac: '00:00:00:00:00:00', localIp: '0.0.0.0', remoteIp: '0.0.0.0',
+      localPort: 0, remotePort: 0, underlayMtu: settings.carrier.maxMessage, keepaliveMs, domain,
+    };
+  }
+
   private nativePath(settings: UdpPathSettings, keepaliveMs: number, domain: number): NativeUdpWireSettings {
     const { underlay } = settings;
     if (underlay.underlayUdpPort === undefined) {
@@ -277,13 +292,14 @@ export class Engine extends EventEmitter<EngineEvents> implements PortOwner, Wir
   }
 
   /** @internal WireOwner; use wire.prepareSwap(). */
-  prepareWireSwap(wire: UdpWire, settings: UdpPathSettings): number {
+  prepareWireSwap(wire: UdpWire, settings: WirePathSettings): number {
     const native = this.live('prepareWireSwap');
-    const path = this.nativePath(settings, wire.settings.keepaliveMs, wire.domain);
+    const { keepaliveMs } = wire.settings;
+    const path = isRdmaPath(settings) ? this.nativeRdmaPath(settings, keepaliveMs, wire.domain) : this.nativePath(settings, keepaliveMs, wire.domain);
     try {
       return native.prepareWireSwap(wire.id, path);
     } catch (e) {
-      throw portErrorFrom(e, { ifname: settings.underlay.ifname, netns: settings.underlay.netns });
+      throw portErrorFrom(e, isRdmaPath(settings) ? { ifname: settings.carrier.device } : { ifname: settings.underlay.ifname, netns: settings.underlay.netns });
     }
   }
 
@@ -319,7 +335,7 @@ export class Engine extends EventEmitter<EngineEvents> implements PortOwner, Wir
     const native = this.live('removeWire');
     native.removePort(wire.id);
     this.wiresById.delete(wire.id);
-    if (wire.carrier) native.removePort(wire.carrier.id);
+    for (const c of wire.carriers()) native.removePort(c.id);
   }
 
   /** Opens an RDMA queue pair (a carrier for one `rdma` wire); give its endpoint to the peer,
@@ -350,7 +366,7 @@ export class Engine extends EventEmitter<EngineEvents> implements PortOwner, Wir
     return this.board.portTotal(c.id & 0xff);
   }
 
-  /** Drops a carrier no wire was added on (a connection that failed half-way). */
+  /** Drops a carrier no wire uses (a connection that failed half-way, a swapped-out path). */
   removeRdmaCarrier(c: RdmaCarrier): void {
     this.live('removeRdmaCarrier').removePort(c.id);
   }
@@ -363,20 +379,15 @@ export class Engine extends EventEmitter<EngineEvents> implements PortOwner, Wir
     if (!carrier.connected) throw new SettingsError(`rdma wire: carrier ${carrier} is not connected`, { ifname: carrier.device });
     const keepaliveMs = requireInt('keepaliveMs', settings.keepaliveMs ?? 100, 10, 60_000);
     const domain = requireInt('domain', settings.domain ?? 0, 0, MAX_DOMAIN);
-    const wireId = requireInt('wireId', settings.wireId, 1, 2 ** 32 - 1);
     let info;
+    const path = this.nativeRdmaPath(settings, keepaliveMs, domain);
     try {
-      // The carrier supplies the peer and the message size; the addresses are unused.
-      info = native.addUdpWire({
-        wireId, underlayPortId: carrier.id, localMac: '00:00:00:00:00:00', nextHopMac: '00:00:00:00:00:00',
-        localIp: '0.0.0.0', remoteIp: '0.0.0.0', localPort: 0, remotePort: 0, underlayMtu: carrier.maxMessage, keepaliveMs, domain,
-      });
+      info = native.addUdpWire(path);
     } catch (e) {
       throw portErrorFrom(e, { ifname: carrier.device });
     }
     const deadAfterMs = settings.deadAfterMs ?? 3 * keepaliveMs + 20;
-    const remote = `${carrier.device} qp ${carrier.peerQpn}`;
-    const wire = new UdpWire(this, info.id, wireId, info.maxInnerFrame, deadAfterMs, remote, { keepaliveMs, domain }, undefined, 'rdma', carrier);
+    const wire = new UdpWire(this, info.id, path.wireId, info.maxInnerFrame, deadAfterMs, carrier.remote, { keepaliveMs, domain }, undefined, carrier);
     wire.currentDomain = domain;
     this.wiresById.set(info.id, wire);
     return wire;
@@ -511,7 +522,7 @@ export class Engine extends EventEmitter<EngineEvents> implements PortOwner, Wir
     if (ev.type !== 'queue-failed') return;
     const failure: QueueFailure = {
       port: this.portsById.get(ev.portId),
-      wire: [...this.wiresById.values()].find((w) => w.carrier?.id === ev.portId),
+      wire: [...this.wiresById.values()].find((w) => w.carriers().some((c) => c.id === ev.portId)),
       portId: ev.portId,
       queue: ev.queue,
       worker: ev.worker,

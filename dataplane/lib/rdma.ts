@@ -134,7 +134,20 @@ export class RdmaCarrier {
     return this.maxMsg ?? 0;
   }
 
+  /** The peer, as a wire reports it. */
+  get remote(): string {
+    return `${this.device} qp ${this.peerQpn}`;
+  }
+
   toString(): string {
     return `${this.device} qp ${this.endpoint.qpn}${this.connected ? ` -> qp ${this.peerQpn}` : ''}`;
   }
 }
+
+/** A path of an `rdma` wire (what a hot-swap to rdma prepares): a connected carrier. */
+export interface RdmaPathSettings {
+  wireId: number;
+  carrier: RdmaCarrier;
+}
+
+export const isRdmaPath = (p: object): p is RdmaPathSettings => 'carrier' in p;

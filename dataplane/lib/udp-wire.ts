@@ -1,7 +1,7 @@
 import type { PortCounters } from './counters.js';
-import type { UdpPathSettings } from './engine.js';
+import type { UdpPathSettings, WirePathSettings } from './engine.js';
 import { ClosedError, SettingsError } from './errors.js';
-import type { RdmaCarrier } from './rdma.js';
+import { isRdmaPath, type RdmaCarrier } from './rdma.js';
 import type { NativeWireInfo } from './native.js';
 
 /** What the engine needs from its side to serve a UdpWire. */
@@ -9,7 +9,8 @@ export interface WireOwner {
   readonly closed: boolean;
   wireCounters(wire: UdpWire): PortCounters;
   removeWire(wire: UdpWire): void;
-  prepareWireSwap(wire: UdpWire, settings: UdpPathSettings): number;
+  prepareWireSwap(wire: UdpWire, settings: WirePathSettings): number;
+  removeRdmaCarrier(c: RdmaCarrier): void;
   wireSwapStep(wire: UdpWire, step: 'cutover' | 'finish' | 'quiesce' | 'resume' | 'switch'): void;
   wireInfo(wire: UdpWire): NativeWireInfo;
 }
@@ -49,7 +50,12 @@ export class UdpWire {
   private currentMaxInner: number;
   private currentRemote: string;
   private currentPath: UdpPathSettings | undefined;
-  private pending: { wireId: number; maxInnerFrame: number; remote: string; path: UdpPathSettings } | undefined;
+  private currentCarrier: RdmaCarrier | undefined;
+  /** The carrier of the path a cutover left behind, released when the swap finishes. */
+  private retiredCarrier: RdmaCarrier | undefined;
+  private pending:
+    | { wireId: number; maxInnerFrame: number; remote: string; path: UdpPathSettings | undefined; carrier: RdmaCarrier | undefined }
+    | undefined;
 
   constructor(
     private readonly owner: WireOwner,
@@ -63,12 +69,10 @@ export class UdpWire {
     /** @internal what a swapped-in path keeps from the wire */
     readonly settings: { keepaliveMs: number; domain: number },
     path: UdpPathSettings | undefined,
-    /** udp: encapsulated over an underlay port (path); rdma: over its own queue pair (carrier). */
-    readonly type: 'udp' | 'rdma' = 'udp',
-    /** @internal the queue pair of an rdma wire, removed with it */
-    readonly carrier?: RdmaCarrier,
+    carrier?: RdmaCarrier,
   ) {
     this.currentPath = path;
+    this.currentCarrier = carrier;
     this.currentWireId = wireId;
     this.currentMaxInner = maxInnerFrame;
     this.currentRemote = remote;
@@ -98,10 +102,28 @@ export class UdpWire {
 
   /** Hot-swap, step 1 (both ends): adds a second path that receives (its data held until the
    * old path drains) and sends keepalives, so each end can verify it before traffic moves. */
-  prepareSwap(path: UdpPathSettings): void {
+  prepareSwap(path: WirePathSettings): void {
     if (this.closed) throw new ClosedError(`wire ${this.wireId} is closed (prepareSwap)`);
     const maxInnerFrame = this.owner.prepareWireSwap(this, path);
-    this.pending = { wireId: path.wireId, maxInnerFrame, remote: `${path.remoteIp}:${path.remotePort ?? 7471}`, path };
+    this.pending = isRdmaPath(path)
+      ? { wireId: path.wireId, maxInnerFrame, remote: path.carrier.remote, path: undefined, carrier: path.carrier }
+      : { wireId: path.wireId, maxInnerFrame, remote: `${path.remoteIp}:${path.remotePort ?? 7471}`, path, carrier: undefined };
+  }
+
+  /** udp: encapsulated over an underlay port; rdma: over its own queue pair (a hot-swap can
+   * change it). */
+  get type(): 'udp' | 'rdma' {
+    return this.currentCarrier ? 'rdma' : 'udp';
+  }
+
+  /** The queue pair of an rdma wire. */
+  get carrier(): RdmaCarrier | undefined {
+    return this.currentCarrier;
+  }
+
+  /** @internal every queue pair the wire holds (its own, a prepared or retired path's) */
+  carriers(): RdmaCarrier[] {
+    return [this.currentCarrier, this.pending?.carrier, this.retiredCarrier].filter((c): c is RdmaCarrier => c !== undefined);
   }
 
   /** Hot-swap, step 2: frames leave on the new path from now on; the old path gets drain
@@ -119,6 +141,13 @@ export class UdpWire {
     if (this.closed) throw new ClosedError(`wire ${this.wireId} is closed (switchOver)`);
     this.owner.wireSwapStep(this, 'switch');
     this.adoptPending();
+    this.releaseRetired();
+  }
+
+  private releaseRetired(): void {
+    const c = this.retiredCarrier;
+    this.retiredCarrier = undefined;
+    if (c) this.owner.removeRdmaCarrier(c);
   }
 
   private adoptPending(): void {
@@ -127,6 +156,8 @@ export class UdpWire {
     this.currentMaxInner = this.pending.maxInnerFrame;
     this.currentRemote = this.pending.remote;
     this.currentPath = this.pending.path;
+    if (this.currentCarrier !== this.pending.carrier) this.retiredCarrier = this.currentCarrier;
+    this.currentCarrier = this.pending.carrier;
     this.pending = undefined;
   }
 
@@ -134,7 +165,11 @@ export class UdpWire {
   finishSwap(): void {
     if (this.closed) throw new ClosedError(`wire ${this.wireId} is closed (finishSwap)`);
     this.owner.wireSwapStep(this, 'finish');
+    // Cut over: the old path's carrier goes. Abandoned: the prepared path's does.
+    const abandoned = this.pending?.carrier;
     this.pending = undefined;
+    if (abandoned && abandoned !== this.currentCarrier) this.owner.removeRdmaCarrier(abandoned);
+    this.releaseRetired();
   }
 
   /** Queues frames for the peer instead of sending them (bounded, counted in quiesce_queued and

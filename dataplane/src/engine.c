@@ -52,6 +52,14 @@ static void route_egress(struct bn_egress *eg, const struct bn_port *p, uint32_t
 		eg->via_worker = p->queues[0]->worker;
 }
 
+static struct bn_queue *local_queue(const struct bn_port *p, uint32_t w)
+{
+	for (uint32_t i = 0; i < p->n_queues; i++)
+		if (p->queues[i]->worker == w)
+			return p->queues[i];
+	return NULL;
+}
+
 static uint32_t distinct_workers(const struct bn_port *p)
 {
 	uint32_t seen = 0, n = 0;
@@ -80,25 +88,34 @@ static struct bn_wtable *build_table(struct bn_engine *eng, uint32_t w, uint64_t
 		eg->receive_only = (uint8_t)(p->cfg.receive_only != 0);
 		if (p->wire) {
 			struct bn_udp_wire *wire = p->wire;
-			struct bn_port *under = port_by_id(eng, wire->cfg.underlay_port);
+			/* Each path has its carrier: the underlay port (udp) or queue pair (rdma) it
+			 * leaves through. A hot-swap may move the wire from one carrier to another. */
+			struct bn_port *under = port_by_id(eng, wire->path[wire->tx_path].cfg.underlay_port);
 			eg->wire = wire;
 			eg->tx = &wire->path[wire->tx_path];
 			const struct bn_udp_path *other = &wire->path[wire->tx_path ^ 1];
-			if (wire->phase == BN_SWAP_PREPARED)
+			struct bn_port *other_under = other->used ? port_by_id(eng, other->cfg.underlay_port) : NULL;
+			if (wire->phase == BN_SWAP_PREPARED) {
 				eg->standby = other;
-			else if (wire->phase == BN_SWAP_CUT_OVER)
+				eg->standby_local = other_under ? local_queue(other_under, w) : NULL;
+			} else if (wire->phase == BN_SWAP_CUT_OVER) {
 				eg->drain = other;
+				eg->drain_local = other_under ? local_queue(other_under, w) : NULL;
+			}
 			eg->drain_epoch = wire->drain_epoch;
 			eg->quiesced = (uint8_t)wire->quiesced;
+			/* One marker from every worker that transmitted on the drained path. */
+			if (other_under && wire->phase == BN_SWAP_CUT_OVER)
+				eg->n_markers = (uint8_t)distinct_workers(other_under);
+			else if (under)
+				eg->n_markers = (uint8_t)distinct_workers(under);
 			if (under && wire->quiesced && (int32_t)w != wire->txq_worker) {
 				/* Quiesced: one worker queues, the others hand their frames to it. */
 				eg->via_worker = wire->txq_worker;
 				eg->underlay_row = bn_engine__port_row(&eng->cfg, under->id & 0xff, w);
-				eg->n_markers = (uint8_t)distinct_workers(under);
 			} else if (under) {
 				route_egress(eg, under, w);
 				eg->underlay_row = bn_engine__port_row(&eng->cfg, under->id & 0xff, w);
-				eg->n_markers = (uint8_t)distinct_workers(under);
 			}
 			for (uint32_t k = 0; k < 2; k++)
 				if (wire->path[k].used) {
@@ -526,9 +543,12 @@ int bn_engine__remove_port(struct bn_engine *eng, uint32_t port_id, struct bn_er
 	if (!p)
 		return bn_fail(e, ENOENT, "remove_port", "no port with id %u (already removed?)", port_id);
 	for (uint32_t s = 0; s < BN_MAX_PORTS; s++)
-		if (eng->ports[s] && eng->ports[s]->wire && eng->ports[s]->wire->cfg.underlay_port == port_id)
-			return bn_fail(e, EBUSY, "remove_port", "%s carries wire %u: remove its wires first",
-				       p->cfg.ifname, eng->ports[s]->wire->path[eng->ports[s]->wire->tx_path].cfg.wire_id);
+		for (uint32_t k = 0; k < 2 && eng->ports[s] && eng->ports[s]->wire; k++) {
+			const struct bn_udp_path *path = &eng->ports[s]->wire->path[k];
+			if (path->used && path->cfg.underlay_port == port_id)
+				return bn_fail(e, EBUSY, "remove_port", "%s carries wire %u: remove its wires first",
+					       p->cfg.ifname, path->cfg.wire_id);
+		}
 	eng->ports[port_id & 0xff] = NULL;
 	int rc = publish(eng, e);
 	if (rc < 0) {
@@ -709,11 +729,21 @@ int bn_engine__wire_prepare(struct bn_engine *eng, uint32_t port_id, const struc
 	if (w->phase != BN_SWAP_NONE)
 		return bn_fail(e, EBUSY, "swap_prepare", "wire %u is already being swapped (to wire %u)",
 			       w->path[w->tx_path].cfg.wire_id, w->path[w->tx_path ^ 1].cfg.wire_id);
-	/* The receiver orders the old path's tail before the new path's head only if both arrive
-	 * on one queue: same underlay, same UDP ports, so the same RSS hash. */
-	if (next->underlay_port != w->cfg.underlay_port)
-		return bn_fail(e, EINVAL, "swap_prepare", "a hot-swap keeps the wire's underlay port (%u), got %u",
-			       w->cfg.underlay_port, next->underlay_port);
+	/* The receiver orders the old path's tail before the new path's head in one worker: on
+	 * the same underlay both paths hash to one queue (same UDP ports); on another carrier
+	 * (udp <-> rdma) both carriers must be received by one and the same worker. */
+	struct bn_port *cur = port_by_id(eng, w->path[w->tx_path].cfg.underlay_port);
+	struct bn_port *nxt = port_by_id(eng, next->underlay_port);
+	if (!nxt || !is_underlay(nxt))
+		return bn_fail(e, EINVAL, "swap_prepare", "port %u is not an underlay port or RDMA queue pair", next->underlay_port);
+	if (nxt->rdma && !nxt->rdma_connected)
+		return bn_fail(e, ENOTCONN, "swap_prepare", "RDMA queue pair %s is not connected yet", nxt->cfg.ifname);
+	if (cur && nxt != cur &&
+	    (distinct_workers(cur) != 1 || distinct_workers(nxt) != 1 || cur->queues[0]->worker != nxt->queues[0]->worker))
+		return bn_fail(e, EINVAL, "swap_prepare",
+			       "a hot-swap to another carrier (%s -> %s) needs both received by one worker: give the new "
+			       "carrier the worker of the old one",
+			       cur->cfg.ifname, nxt->cfg.ifname);
 	/* The receiver still takes frames from the path the last swap left (its markers were lost
 	 * and nothing came since): it moves over on the next frame, a keepalive at the latest. */
 	if (__atomic_load_n(&w->rx_path, __ATOMIC_RELAXED) != w->tx_path)
@@ -789,7 +819,7 @@ int bn_engine__wire_quiesce(struct bn_engine *eng, uint32_t port_id, int on, str
 	if ((uint32_t)on == w->quiesced)
 		return 0;
 	if (on) {
-		struct bn_port *under = port_by_id(eng, w->cfg.underlay_port);
+		struct bn_port *under = port_by_id(eng, w->path[w->tx_path].cfg.underlay_port);
 		if (!under || under->n_queues == 0)
 			return bn_fail(e, ENETDOWN, "quiesce", "wire %u has no underlay queue to queue on",
 				       w->path[w->tx_path].cfg.wire_id);

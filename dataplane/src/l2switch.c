@@ -364,8 +364,8 @@ static uint32_t encap_batch(struct bn_worker *w, const struct bn_egress *eg, str
 
 /* A frame with no inner frame (keepalive, drain marker) on one path of a wire, through this
  * worker's queue of the underlay. Returns 1 if the queue took it. */
-static int send_control(struct bn_worker *w, const struct bn_egress *eg, const struct bn_udp_path *path, uint8_t type,
-			uint16_t flags)
+static int send_control(struct bn_worker *w, const struct bn_egress *eg, struct bn_queue *q, const struct bn_udp_path *path,
+			uint8_t type, uint16_t flags)
 {
 	uint64_t base;
 	if (!bn_pool__alloc(&w->pool, &base))
@@ -373,7 +373,7 @@ static int send_control(struct bn_worker *w, const struct bn_egress *eg, const s
 	struct bn_pkt p = {.addr = base + BN_COPY_HEADROOM, .len = path->encap_len};
 	bn_udp_path__encap(path, bn_pool__data(&w->pool, p.addr), 0, type,
 			   __atomic_load_n(&eg->wire->tx_seq, __ATOMIC_RELAXED), flags);
-	if (eg->local->ops->tx_burst(eg->local, &p, 1) == 1)
+	if (q->ops->tx_burst(q, &p, 1) == 1)
 		return 1;
 	bn_pool__free(&w->pool, p.addr);
 	return 0;
@@ -397,14 +397,15 @@ void bn_l2__keepalives(struct bn_worker *w, const struct bn_wtable *t)
 		uint64_t period = (uint64_t)wire->cfg.keepalive_ms * 1000000ULL;
 		uint64_t *row = bn_engine__port_row(&w->engine->cfg, slot, w->index);
 		if (w->now_ns - __atomic_load_n(&wire->last_tx_ns, __ATOMIC_RELAXED) >= period &&
-		    send_control(w, eg, eg->tx, BN_WIRE_KEEPALIVE, 0)) {
+		    send_control(w, eg, eg->local, eg->tx, BN_WIRE_KEEPALIVE, 0)) {
 			bn_count(row, BN_PC_keepalive_tx, 1);
 			__atomic_store_n(&wire->last_tx_ns, w->now_ns, __ATOMIC_RELAXED);
 		}
 		/* A path being prepared proves itself with keepalives before traffic moves to it. */
 		struct bn_udp_path *sb = (struct bn_udp_path *)eg->standby;
-		if (sb && w->now_ns - __atomic_load_n(&sb->last_tx_ns, __ATOMIC_RELAXED) >= period &&
-		    send_control(w, eg, sb, BN_WIRE_KEEPALIVE, 0)) {
+		if (sb && eg->standby_local && !eg->standby_local->failed &&
+		    w->now_ns - __atomic_load_n(&sb->last_tx_ns, __ATOMIC_RELAXED) >= period &&
+		    send_control(w, eg, eg->standby_local, sb, BN_WIRE_KEEPALIVE, 0)) {
 			bn_count(row, BN_PC_keepalive_tx, 1);
 			__atomic_store_n(&sb->last_tx_ns, w->now_ns, __ATOMIC_RELAXED);
 		}
@@ -447,11 +448,11 @@ void bn_l2__after_adopt(struct bn_worker *w, const struct bn_wtable *t)
 		}
 		if (bn_likely(!eg->drain || eg->drain_epoch != t->epoch || w->marker_epoch[slot] == t->epoch))
 			continue;
-		if (!eg->local || eg->local->failed) {
+		if (!eg->drain_local || eg->drain_local->failed) {
 			w->marker_epoch[slot] = t->epoch;   /* frames went by handoff; their owner marks */
 			continue;
 		}
-		if (send_control(w, eg, eg->drain, BN_WIRE_DRAIN, eg->n_markers)) {
+		if (send_control(w, eg, eg->drain_local, eg->drain, BN_WIRE_DRAIN, eg->n_markers)) {
 			w->marker_epoch[slot] = t->epoch;
 			bn_count(row, BN_PC_swap_markers_tx, 1);
 		} else {

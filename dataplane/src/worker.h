@@ -19,6 +19,8 @@ struct bn_egress {
 	const struct bn_udp_path *tx;       /* a wire port: the path frames leave on */
 	const struct bn_udp_path *standby;  /* a hot-swap's new path, prepared, sent keepalives only */
 	const struct bn_udp_path *drain;    /* a hot-swap's old path, cut over: drain markers go here */
+	struct bn_queue *standby_local;     /* the standby path's carrier queue on this worker (keepalives) */
+	struct bn_queue *drain_local;       /* the drained path's carrier queue on this worker (markers) */
 	uint64_t drain_epoch;        /* the table epoch of the cutover: markers are sent on adopting it */
 	uint64_t *underlay_row;      /* a wire port: its underlay's counters on this worker */
 	uint16_t domain;             /* frames switch and flood only between ports of one domain */

@@ -8,7 +8,7 @@
  * A failure before cutover abandons the new path on both ends and leaves the old wire as it
  * was. After cutover there is no way back: a missing marker only delays delivery of the held
  * frames (the engine delivers them after its marker timeout) and is reported. */
-import type { UdpPathSettings, UdpWire, WireSwapInfo } from '../../dataplane/lib/index.js';
+import type { UdpWire, WirePathSettings, WireSwapInfo } from '../../dataplane/lib/index.js';
 
 /** One end of the wire, as the protocol needs it. */
 export interface SwapEnd {
@@ -96,7 +96,7 @@ export async function runHotSwap(a: SwapEnd, b: SwapEnd, t: HotSwapTimeouts = {}
 }
 
 /** An end in this process: a UdpWire and the path it swaps to. */
-export function localSwapEnd(name: string, wire: UdpWire, path: UdpPathSettings): SwapEnd {
+export function localSwapEnd(name: string, wire: UdpWire, path: WirePathSettings): SwapEnd {
   let since = 0n;
   return {
     name,
