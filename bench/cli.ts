@@ -13,6 +13,7 @@ import { MIGRATE_FULL, MIGRATE_QUICK, runMigrateBench } from './scenarios/migrat
 import { runWireLocal } from './scenarios/wire-local.js';
 import { WIRE_FULL, WIRE_QUICK } from './scenarios/wire-run.js';
 import { runWireUdp } from './scenarios/wire-udp.js';
+import { runWireRdma } from './scenarios/wire-rdma.js';
 
 type Runner = (quick: boolean, progress: Progress) => Promise<BenchResult[]>;
 
@@ -20,6 +21,7 @@ const SCENARIOS: Record<string, Runner> = {
   forward: (quick, progress) => runForward({ ...(quick ? QUICK : FULL), progress }),
   'wire-udp': (quick, progress) => runWireUdp({ ...(quick ? WIRE_QUICK : WIRE_FULL), progress }),
   'wire-local': (quick, progress) => runWireLocal({ ...(quick ? WIRE_QUICK : WIRE_FULL), progress }),
+  'wire-rdma': (quick, progress) => runWireRdma({ ...(quick ? WIRE_QUICK : WIRE_FULL), progress }, quick),
   hotswap: (quick, progress) => runHotswapBench({ ...(quick ? HOTSWAP_QUICK : HOTSWAP_FULL), progress }),
   migrate: (quick, progress) => runMigrateBench({ ...(quick ? MIGRATE_QUICK : MIGRATE_FULL), progress }),
   controller: (quick, progress) => runControllerBench({ ...(quick ? CONTROLLER_QUICK : CONTROLLER_FULL), progress }),

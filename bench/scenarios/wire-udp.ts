@@ -42,7 +42,7 @@ class BananaWirePath implements WirePath {
   }
 }
 
-class VxlanPath implements WirePath {
+export class VxlanPath implements WirePath {
   readonly name = 'kernel-vxlan';
   readonly description = 'Linux bridge + vxlan device per host (VNI 42, UDP 4789), RPS of tapB and uA to CPU 1';
 
