@@ -5,10 +5,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { referenceTopology, type ReferenceTopology } from './bed/index.js';
 import { useTestBed } from './bed/vitest.js';
 import { send, startReceiver } from '../bench/traffic/traffic.js';
-import type { Engine, Port, UdpPathSettings, UdpWire } from '../dataplane/lib/index.js';
+import type { Engine, Port, UdpWire } from '../dataplane/lib/index.js';
 import { connectUdpWire } from '../wires/udp/connect.js';
 import { HotSwapError, localSwapEnd, runHotSwap } from '../wires/udp/hot-swap.js';
 import { newEngine, waitFor } from './support/engine.js';
+import { udpSwapPaths } from './support/reference-traffic.js';
 
 const WIRE_PORT = 7471;
 
@@ -27,10 +28,7 @@ describe('hot-swap of a udp wire', () => {
   });
 
   /** The path each end swaps to: the same underlay, a new wire id. */
-  const paths = (wireId: number): [UdpPathSettings, UdpPathSettings] => [
-    { wireId, underlay: underlayA, localMac: topo.hostA.underlay.mac, nextHopMac: topo.hostB.underlay.mac, localIp: topo.hostA.underlayIp, remoteIp: topo.hostB.underlayIp, underlayMtu: 1500 },
-    { wireId, underlay: underlayB, localMac: topo.hostB.underlay.mac, nextHopMac: topo.hostA.underlay.mac, localIp: topo.hostB.underlayIp, remoteIp: topo.hostA.underlayIp, underlayMtu: 1500 },
-  ];
+  const paths = (wireId: number) => udpSwapPaths(topo, underlayA, underlayB, wireId);
   const swapTo = (wireId: number) => {
     const [pa, pb] = paths(wireId);
     return runHotSwap(localSwapEnd('hostA', wireA, pa), localSwapEnd('hostB', wireB, pb));

@@ -8,11 +8,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { referenceTopology, type ReferenceTopology } from './bed/index.js';
 import { useTestBed } from './bed/vitest.js';
 import { send, startReceiver } from '../bench/traffic/traffic.js';
-import { rdmaDevices, type Engine, type Port, type QueueFailure, type RdmaCarrier, type UdpPathSettings, type UdpWire } from '../dataplane/lib/index.js';
+import { rdmaDevices, type Engine, type Port, type QueueFailure, type RdmaCarrier, type UdpWire } from '../dataplane/lib/index.js';
 import { connectUdpWire } from '../wires/udp/connect.js';
 import { localSwapEnd, runHotSwap } from '../wires/udp/hot-swap.js';
 import { newEngine, waitFor } from './support/engine.js';
-import { iperfVm1ToExt } from './support/reference-traffic.js';
+import { iperfVm1ToExt, udpSwapPaths } from './support/reference-traffic.js';
 import { rdmaTests } from './support/rdma-guest.js';
 
 /** Both ends of an rdma wire: carriers opened, endpoints exchanged, connected, wires added. */
@@ -185,13 +185,9 @@ await rdmaTests('rdma wire', fileURLToPath(import.meta.url), (device) => {
       b?.close();
     });
 
-    const udpPaths = (wireId: number): [UdpPathSettings, UdpPathSettings] => [
-      { wireId, underlay: underlayA, localMac: topo.hostA.underlay.mac, nextHopMac: topo.hostB.underlay.mac, localIp: topo.hostA.underlayIp, remoteIp: topo.hostB.underlayIp, underlayMtu: 1500 },
-      { wireId, underlay: underlayB, localMac: topo.hostB.underlay.mac, nextHopMac: topo.hostA.underlay.mac, localIp: topo.hostB.underlayIp, remoteIp: topo.hostA.underlayIp, underlayMtu: 1500 },
-    ];
     const swapTo = (wireId: number, type: 'udp' | 'rdma') => {
       if (type === 'udp') {
-        const [pa, pb] = udpPaths(wireId);
+        const [pa, pb] = udpSwapPaths(topo, underlayA, underlayB, wireId);
         return runHotSwap(localSwapEnd('hostA', wireA, pa), localSwapEnd('hostB', wireB, pb));
       }
       const ca = a.addRdmaCarrier({ device });

@@ -41,23 +41,19 @@ static int is_underlay(const struct bn_port *p)
 }
 
 /* Where a port's frames leave from on worker w: its own queue there, else another worker's. */
-static void route_egress(struct bn_egress *eg, const struct bn_port *p, uint32_t w)
-{
-	for (uint32_t i = 0; i < p->n_queues; i++)
-		if (p->queues[i]->worker == w) {
-			eg->local = p->queues[i];
-			return;
-		}
-	if (p->n_queues)
-		eg->via_worker = p->queues[0]->worker;
-}
-
 static struct bn_queue *local_queue(const struct bn_port *p, uint32_t w)
 {
 	for (uint32_t i = 0; i < p->n_queues; i++)
 		if (p->queues[i]->worker == w)
 			return p->queues[i];
 	return NULL;
+}
+
+static void route_egress(struct bn_egress *eg, const struct bn_port *p, uint32_t w)
+{
+	eg->local = local_queue(p, w);
+	if (!eg->local && p->n_queues)
+		eg->via_worker = p->queues[0]->worker;
 }
 
 static uint32_t distinct_workers(const struct bn_port *p)
@@ -624,7 +620,7 @@ int bn_engine__add_rdma_port(struct bn_engine *eng, const struct bn_rdma_config 
 	}
 	uint32_t w = eng->next_worker % eng->cfg.n_workers;
 	struct bn_queue *q = NULL;
-	rc = bn_rdma_queue__open(p, &q, &eng->workers[w].pool, cfg, local, e);
+	rc = bn_rdma_queue__open(&q, &eng->workers[w].pool, cfg, local, e);
 	if (rc < 0) {
 		free(p);
 		return rc;

@@ -452,10 +452,9 @@ static int pow2(uint32_t v)
 	return v >= 64 && !(v & (v - 1));
 }
 
-int bn_rdma_queue__open(struct bn_port *p, struct bn_queue **out, struct bn_pool *pool,
+int bn_rdma_queue__open(struct bn_queue **out, struct bn_pool *pool,
 			const struct bn_rdma_config *cfg, struct bn_rdma_endpoint *local, struct bn_error *e)
 {
-	(void)p;
 	int rc;
 	if (!pow2(cfg->rq_depth) || !pow2(cfg->sq_depth))
 		return bn_fail(e, EINVAL, "rdma_open", "rqDepth and sqDepth must be powers of two >= 64, got %u and %u",

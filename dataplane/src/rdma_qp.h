@@ -69,13 +69,12 @@ struct bn_rdma_device_info {
 /* Lists the RDMA devices this process can open; -errno (ENOSYS: no RDMA in this kernel). */
 int bn_rdma__devices(struct bn_rdma_device_info *out, uint32_t max, uint32_t *n, struct bn_error *e);
 
-struct bn_port;
 struct bn_queue;
 struct bn_pool;
 
 /* JS thread. Opens the device, registers the worker's pool, creates the queue pair (INIT).
  * The queue is not polled until connected. */
-int bn_rdma_queue__open(struct bn_port *p, struct bn_queue **out, struct bn_pool *pool,
+int bn_rdma_queue__open(struct bn_queue **out, struct bn_pool *pool,
 			const struct bn_rdma_config *cfg, struct bn_rdma_endpoint *local, struct bn_error *e);
 /* INIT -> RTR -> RTS against the peer's endpoint; errors name the step. */
 int bn_rdma_queue__connect(struct bn_queue *q, const struct bn_rdma_endpoint *remote, struct bn_error *e);

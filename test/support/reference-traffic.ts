@@ -1,9 +1,11 @@
 // Traffic checks shared by the tests on the reference topology: TCP iperf3 between vm1 and the
-// outside server, and a capture of the wire's UDP frames on the fabric bridge.
+// outside server, a capture of the wire's UDP frames on the fabric bridge, and the udp paths a
+// hot-swap between hostA and hostB moves to.
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hasExited, waitExit, type ReferenceTopology } from '../bed/index.js';
+import type { Port, UdpPathSettings } from '../../dataplane/lib/index.js';
 import { readPcap } from './pcap.js';
 
 /** Bytes ext received (vm1 -> ext), or vm1 received with reverse (ext -> vm1), over 2 s. */
@@ -43,4 +45,13 @@ export async function captureFabricUdp(topo: ReferenceTopology, port: number, du
   if (!hasExited(cap)) cap.kill('SIGINT');
   await waitExit(cap, 5000);
   return readPcap(file).filter((f) => f.readUInt16BE(12) === 0x0800 && f[23] === 17);
+}
+
+/** The udp paths hostA and hostB swap a wire to: their underlay ports, a new wire id. */
+export function udpSwapPaths(topo: ReferenceTopology, underlayA: Port, underlayB: Port, wireId: number): [UdpPathSettings, UdpPathSettings] {
+  const { hostA, hostB } = topo;
+  return [
+    { wireId, underlay: underlayA, localMac: hostA.underlay.mac, nextHopMac: hostB.underlay.mac, localIp: hostA.underlayIp, remoteIp: hostB.underlayIp, underlayMtu: 1500 },
+    { wireId, underlay: underlayB, localMac: hostB.underlay.mac, nextHopMac: hostA.underlay.mac, localIp: hostB.underlayIp, remoteIp: hostA.underlayIp, underlayMtu: 1500 },
+  ];
 }
