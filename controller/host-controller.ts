@@ -4,7 +4,7 @@
  * what runs, and the actions of one endpoint are applied one at a time (KeyedSerial). */
 import { randomInt } from 'node:crypto';
 import type { Logger } from 'pino';
-import { announceMac, Engine, type Port, type UdpWire, type WorkerCounters } from '../dataplane/lib/index.js';
+import { announceMac, Engine, rdmaDeviceProblem, type Port, type QueueFailure, type RdmaCarrier, type RdmaEndpoint, type UdpWire, type WirePathSettings, type WorkerCounters } from '../dataplane/lib/index.js';
 import type { PortSample, WireSample } from './metrics.js';
 import { EventFeed } from './event-feed.js';
 import { LocalWire } from '../wires/local/local-wire.js';
@@ -12,7 +12,7 @@ import { openUdpEnd, udpPathTo, type UnderlayPeer } from '../wires/udp/udp-end.j
 import { HotSwapError, localSwapEnd, runHotSwap, type HotSwapReport } from '../wires/udp/hot-swap.js';
 import { remoteSwapEnd, type PeerSwapInfo } from './remote-swap-end.js';
 import { SpikeMover, type MigrationPhase } from './migration-source.js';
-import type { AdoptSpikeRequest, OpenCormEndReply, OpenCormEndRequest, PeerSwapStep } from './peer-messages.js';
+import type { AdoptSpikeRequest, OpenCormEndReply, OpenCormEndRequest, PeerPrepareReply, PeerSwapStep } from './peer-messages.js';
 import { describeLink, describeUnderlay, type UnderlayInterface } from '../wires/udp/underlay.js';
 import type { WireEnd, WireType } from '../wires/wire.js';
 import { ApiClient, ApiError, reasonOf } from './api/api-client.js';
@@ -29,7 +29,8 @@ import { loadProfiles } from '../hw-profiles/lib/load-profiles.js';
 import { planPort, rdmaProfiles, resolveProfile, type PortPlan } from '../hw-profiles/lib/resolve-profile.js';
 import type { HwProfile } from '../hw-profiles/lib/profile-schema.js';
 import { capabilitiesFromAttributes, capabilitiesToAttributes, type EndCapabilities, type WirePolicy } from './placement/capabilities.js';
-import { chooseWire, explainLines, type Explanation } from './placement/choose-wire.js';
+import { chooseWire, explainLines, withRejected, type Explanation } from './placement/choose-wire.js';
+import { RdmaHoldDown } from './rdma-hold-down.js';
 import type { Proximity } from './placement/proximity.js';
 
 interface LiveCorm {
@@ -100,6 +101,9 @@ const REWIRE_TAIL_MS = 300;
 /** Spikes whose wire cannot be made right now are tried again this often. */
 const BLOCKED_RETRY_MS = 2000;
 
+/** Wire types a hot-swap moves between (the engine swaps a wire's path across carriers). */
+const isSwappable = (t: string): t is 'udp' | 'rdma' => t === 'udp' || t === 'rdma';
+
 export class HostController {
   private readonly corms = new Map<string, LiveCorm>();
   private readonly spikes = new Map<string, LiveSpike>();
@@ -111,6 +115,14 @@ export class HostController {
   private closed = false;
   /** RDMA device on the underlay, from detection. */
   private rdma: string | null = null;
+  /** The RDMA device this host's rdma wires use (active), if any. */
+  private rdmaDevice: string | null = null;
+  /** Hosts an rdma queue pair to failed lately: wires to them avoid rdma until it ends. */
+  private readonly rdmaHoldDown: RdmaHoldDown;
+  /** Spike-side wires whose queue pair failed: dead, whatever their keepalives last said. */
+  private readonly failedWires = new Set<number>();
+  /** Corm ends prepared to swap onto a queue pair: the Spike end's, by the wire's old id. */
+  private readonly swapsToRdma = new Map<number, RdmaEndpoint>();
   /** What each connected Spike asked for (auto or a type): placement re-evaluates against it. */
   private readonly requested = new Map<string, ConnectSpec>();
   /** Spikes whose requested connection cannot be made right now, with the reason. */
@@ -155,6 +167,7 @@ export class HostController {
   ) {
     this.policy = { ...(config.policy.pin ? { pin: config.policy.pin } : {}), forbid: config.policy.forbid ?? [] };
     this.labels = { ...config.labels };
+    this.rdmaHoldDown = new RdmaHoldDown(config.rdma?.holdDownMs ?? 30_000, (host) => this.rdmaHoldDownEnded(host));
   }
 
   static async start(config: HostConfig, registry: Registry, log: Logger, onBind: (d: { netns: string; ifname: string }) => void = () => undefined): Promise<HostController> {
@@ -178,13 +191,21 @@ export class HostController {
       ...(e.fdbAgeingMs ? { fdbAgeingMs: e.fdbAgeingMs } : {}),
     });
     try {
-      engine.on('queue-failed', (f) => log.error({ event: 'queue-failed', port: f.port?.toString(), queue: f.queue, code: f.code }, f.message));
+      engine.on('queue-failed', (f) => log.error({ event: 'queue-failed', port: f.port?.toString(), wire: f.wire?.wireId, queue: f.queue, code: f.code }, f.message));
       const underlayPort = engine.addPort({ ifname: config.underlay.ifname, netns: config.netns, mode: config.underlay.mode, underlay: { udpPort: config.underlay.udpPort } });
       log.info({ event: 'underlay-up', port: underlayPort.toString(), mode: underlayPort.mode, ip: underlay.ip, mtu: underlay.mtu }, 'underlay port up');
       const records = new HostRecords(registry, config, underlay.ip, log);
       const c = new HostController(config, engine, underlayPort, underlay, records, log);
       c.onBind = onBind;
-      c.rdma = rdmaProfiles(underlayDetected, profiles).map((r) => `${r.device} (${r.profile.rdma?.transport ?? 'rdma'})`)[0] ?? null;
+      engine.on('queue-failed', (f) => c.onQueueFailed(f));
+      const detected = rdmaProfiles(underlayDetected, profiles)[0];
+      const device = config.rdma?.device ?? detected?.device;
+      const problem = device ? rdmaDeviceProblem(device) : null;
+      c.rdmaDevice = device && !problem ? device : null;
+      c.rdma = c.rdmaDevice ? `${c.rdmaDevice} (${detected?.profile.rdma?.transport ?? 'rdma'})` : null;
+      if (c.rdmaDevice) log.info({ event: 'rdma-up', device: c.rdmaDevice }, `rdma wires over ${c.rdmaDevice}`);
+      // A device the operator named must work: say loudly why this host runs no rdma wires.
+      else if (config.rdma?.device) log.warn({ event: 'rdma-unavailable', device, reason: problem }, `no rdma wires on this host: ${problem}`);
       let domain = 1;
       for (const x of corms) c.addCorm(x.cfg, domain++, x.profile, x.plan, x.detected.mtu, x.source);
       await Promise.all([...c.corms.values()].map(async (corm) => Object.assign(corm, await describeLink(config.netns, corm.cfg.ifname))));
@@ -279,7 +300,8 @@ export class HostController {
 
   /** What this host can do, as a wire end (placement). */
   capabilities(): EndCapabilities {
-    return { host: this.config.host, labels: this.labels, wires: ['local', 'udp'], underlayMtu: this.underlay.mtu, rdma: this.rdma, policy: this.policy };
+    const wires: WireType[] = this.rdmaDevice ? ['local', 'udp', 'rdma'] : ['local', 'udp'];
+    return { host: this.config.host, labels: this.labels, wires, underlayMtu: this.underlay.mtu, rdma: this.rdma, policy: this.policy };
   }
 
   private cormRecord(corm: LiveCorm): EndpointRecord {
@@ -299,6 +321,7 @@ export class HostController {
     this.cormWatch?.close();
     if (this.monitor) clearInterval(this.monitor);
     if (this.retry) clearInterval(this.retry);
+    this.rdmaHoldDown.close();
     await this.records.close();
     this.engine.close();
     this.note('info', 'stopped', { host: this.config.host }, 'controller stopped');
@@ -385,7 +408,8 @@ export class HostController {
       let type: WireType;
       let corm: string;
       // A dead wire's Corm is passed over when the Spike asked for any Corm of a network.
-      const dead = s.wire !== undefined && s.wire.state() === 'down';
+      const failed = s.wire !== undefined && this.failedWires.has(s.wire.wireId);
+      const dead = s.wire !== undefined && (failed || s.wire.state() === 'down');
       try {
         ({ type, corm } = await this.resolveTarget(to, s.mtu, { ...(s.corm ? { current: s.corm } : {}), ...(dead && s.corm ? { avoid: s.corm } : {}) }));
       } catch (err) {
@@ -402,6 +426,19 @@ export class HostController {
       this.blocked.delete(name);
       const now = this.desired.spikes.get(name)?.connect;
       if (now?.corm === corm && now.type === type && !dead) return;
+      if (now?.corm === corm && !dead && isSwappable(now.type) && isSwappable(type)) {
+        // Same Corm, another type both ends can swap between: no gap.
+        try {
+          await this.swapLocked(s, type);
+        } catch (err) {
+          const reason = `hot-swap to ${type} failed (${(err as Error).message.split('\n')[0]}); trying again`;
+          if (this.blocked.get(name) !== reason) this.note('warn', 'rewire-failed', { spike: name, corm, reason }, `cannot move ${name} to ${type} now; trying again`);
+          this.blocked.set(name, reason);
+          return;
+        }
+        this.note('info', 'rewired', { spike: name, corm, fromCorm: corm, from: now.type, to: type, why: 'placement' }, `${name} hot-swapped to ${type} on ${corm} (placement)`);
+        return;
+      }
       try {
         // A wire whose peer went silent (its daemon died and came back) is rebuilt from scratch.
         if (dead && now?.corm === corm) {
@@ -416,7 +453,7 @@ export class HostController {
         this.blocked.set(name, reason);
         return;
       }
-      const why = dead ? (now?.corm === corm ? 'peer went silent' : 'failover') : !now ? 'unblocked' : 'placement';
+      const why = failed || (dead && now?.corm !== corm) ? 'failover' : dead ? 'peer went silent' : !now ? 'unblocked' : 'placement';
       this.note(why === 'failover' ? 'warn' : 'info', 'rewired', { spike: name, corm, fromCorm: now?.corm ?? null, from: now?.type ?? null, to: type, why }, `${name} rewired to ${corm} over ${type} (${why})`);
     });
   }
@@ -460,10 +497,8 @@ export class HostController {
         throw new ControllerError('forbidden', `underlay ${req.underlay.ip} does not match ${caller}'s registry record (${rec.underlay})`, { caller });
       }
       this.authorize(this.corms.get(req.corm)!, caller, req.spike, req.tenant);
-      // Our own wire policy is checked here too: a peer may hold a stale copy, or ignore it.
-      if (this.policy.forbid?.includes('udp') || (this.policy.pin !== undefined && this.policy.pin !== 'udp')) {
-        throw new ControllerError('forbidden', `udp: ${this.policy.pin ? `${this.config.host}'s policy pins ${this.policy.pin}` : `forbidden by ${this.config.host}'s policy`}`, { caller });
-      }
+      this.checkOwnPolicy(req.rdma ? 'rdma' : 'udp', caller);
+      if (req.rdma && !this.rdmaDevice) throw new ControllerError('conflict', `rdma: ${this.config.host} has no active RDMA device`, { caller });
       // A Spike has one wire: an older end for it (its host restarted and lost track) goes.
       for (const [id, old] of this.desired.cormEnds) {
         if (old.spike !== req.spike || id === req.wireId) continue;
@@ -475,10 +510,12 @@ export class HostController {
       const spec: CormEndSpec = {
         wireId: req.wireId, corm: req.corm, spike: req.spike, spikeMac: req.spikeMac, peerHost: caller, peer: req.underlay,
         ...(req.tenant === undefined ? {} : { tenant: req.tenant }),
+        ...(req.rdma ? { rdma: req.rdma } : {}),
       };
       this.desired.cormEnds.set(req.wireId, spec);
       await this.reconcile(`wire:${req.wireId}`);
-      return { underlay: this.underlayPeer(), endpoint: this.vfId(spec) };
+      const carrier = this.cormEnds.get(req.wireId)?.wire.carrier;
+      return { underlay: this.underlayPeer(), endpoint: this.vfId(spec), ...(carrier ? { rdma: carrier.endpoint } : {}) };
     });
   }
 
@@ -501,47 +538,89 @@ export class HostController {
     return this.serial.run(`spike:${name}`, async () => {
       const s = this.spikes.get(name);
       if (!s) throw new ControllerError('not-found', `no Spike ${this.config.host}/${name}`, { spike: name });
-      if (!s.wire || !s.connect || !s.corm) throw new ControllerError('conflict', `Spike ${this.config.host}/${name} is not connected: there is no wire to swap`, { spike: name });
-      const want = type ?? s.wire.type;
-      if (s.wire.type !== 'udp' || want !== 'udp') {
-        const { explanation } = await this.placement(s.corm, s.mtu);
-        const reason = explanation.candidates.find((c) => c.type === want)?.reason
-          ?? (want === 'udp' || want === 'local' ? `a ${s.wire.type} wire cannot be swapped to ${want}: ${s.wire.type === 'local' ? 'the Corm is on this host, where no udp wire runs' : `the Corm is on ${s.peerHost}, not on this host`}` : `${want}: not built in this version`);
-        throw new ControllerError('no-wire-fits', `cannot hot-swap ${s.wire.type} wire ${s.wire.wireId} to ${want}: ${reason}`, { spike: name, type: want }, explanation);
-      }
-      const wire = s.wire as UdpWire;
-      const host = await this.records.registry.getHost(s.peerHost!);
-      if (!host) throw new ControllerError('not-found', `host ${s.peerHost} of Corm ${s.corm} is not in the registry`, { corm: s.corm });
-      const from = wire.wireId;
-      const to = this.allocWireId();
-      const far = remoteSwapEnd(s.peerHost!, this.peer(host.controller, s.peerHost!), from, to, this.underlayPeer());
-      let near: ReturnType<typeof localSwapEnd> | undefined;
-      const nearEnd = {
-        name: this.config.host,
-        prepare: async () => {
-          const path = await udpPathTo({ underlayPort: this.underlayPort, local: this.underlay, peer: far.underlay()!, wireId: to }, wire.path);
-          near = localSwapEnd(this.config.host, wire, path);
-          await near.prepare();
-        },
-        cutover: () => near!.cutover(),
-        finish: () => near!.finish(),
-        info: () => near!.info(),
-      };
-      let report: HotSwapReport;
-      try {
-        // The far end first: its reply carries the underlay the near end's path needs.
-        report = await runHotSwap(far, nearEnd);
-      } catch (err) {
-        const msg = err instanceof HotSwapError ? `${err.step} failed at ${err.end}: ${err.message}` : (err as Error).message;
-        this.note('warn', 'wire-swap-failed', { wire: from, spike: name, corm: s.corm, err: msg }, `hot-swap of wire ${from} failed; it carries on unchanged`);
-        const code = err instanceof ApiError && (err.status === 409 || err.status === 403 || err.status === 404) ? 'conflict' : 'peer-failed';
-        throw new ControllerError(code, `hot-swap of wire ${from} failed (${msg}); the wire carries on unchanged`, { wireId: from, spike: name });
-      }
-      await this.publishSpike(name);
-      const view: SwapView = { spike: `${this.config.host}/${name}`, corm: s.corm, type: 'udp', from, to, ...report };
-      this.note('info', 'wire-swap', { ...view, type: 'udp' }, `wire ${from} hot-swapped to ${to} in ${(report.verifyMs + report.settleMs).toFixed(1)} ms`);
-      return view;
+      return this.swapLocked(s, type);
     });
+  }
+
+  /** The swap itself, under the Spike's lock. udp and rdma swap into each other: a swap to
+   * rdma opens a queue pair at each end (endpoints exchanged in the prepare step). */
+  private async swapLocked(s: LiveSpike, type: string | undefined): Promise<SwapView> {
+    const name = s.spec.name;
+    if (!s.wire || !s.connect || !s.corm) throw new ControllerError('conflict', `Spike ${this.config.host}/${name} is not connected: there is no wire to swap`, { spike: name });
+    const want = type ?? s.wire.type;
+    if (!isSwappable(s.wire.type) || !isSwappable(want) || want !== s.wire.type || want === 'rdma') {
+      const { explanation } = await this.placement(s.corm, s.mtu);
+      const reason = explanation.candidates.find((c) => c.type === want)?.reason
+        ?? (isSwappable(s.wire.type) && isSwappable(want) ? undefined
+          : want === 'udp' || want === 'local' || want === 'rdma' ? `a ${s.wire.type} wire cannot be swapped to ${want}: ${s.wire.type === 'local' ? 'the Corm is on this host, where no network wire runs' : `the Corm is on ${s.peerHost}, not on this host`}` : `${want}: not built in this version`);
+      if (reason) throw new ControllerError('no-wire-fits', `cannot hot-swap ${s.wire.type} wire ${s.wire.wireId} to ${want}: ${reason}`, { spike: name, type: want }, explanation);
+    }
+    const wire = s.wire as UdpWire;
+    const host = await this.records.registry.getHost(s.peerHost!);
+    if (!host) throw new ControllerError('not-found', `host ${s.peerHost} of Corm ${s.corm} is not in the registry`, { corm: s.corm });
+    const from = wire.wireId;
+    const to = this.allocWireId();
+    const carrier = want === 'rdma' ? this.openCarrier({ corm: s.corm }) : undefined;
+    let adopted = false;
+    const far = remoteSwapEnd(s.peerHost!, this.peer(host.controller, s.peerHost!), from, to, this.underlayPeer(), carrier?.endpoint);
+    let near: ReturnType<typeof localSwapEnd> | undefined;
+    const nearEnd = {
+      name: this.config.host,
+      prepare: async () => {
+        let path: WirePathSettings;
+        if (carrier) {
+          const theirs = far.rdma();
+          if (!theirs) throw new Error(`${s.peerHost} prepared without a queue pair`);
+          carrier.connect(theirs);
+          path = { wireId: to, carrier };
+        } else path = await udpPathTo({ underlayPort: this.underlayPort, local: this.underlay, peer: far.underlay()!, wireId: to }, wire.type === 'udp' ? wire.path : undefined);
+        near = localSwapEnd(this.config.host, wire, path);
+        await near.prepare();
+        adopted = true;
+      },
+      cutover: () => near!.cutover(),
+      finish: () => near!.finish(),
+      info: () => near!.info(),
+    };
+    let report: HotSwapReport;
+    try {
+      // The far end first: its reply carries the underlay (or queue pair) the near end needs.
+      report = await runHotSwap(far, nearEnd);
+    } catch (err) {
+      // A queue pair the wire took is released with its abandoned path; one it never took, here.
+      if (carrier && !adopted) this.engine.removeRdmaCarrier(carrier);
+      const msg = err instanceof HotSwapError ? `${err.step} failed at ${err.end}: ${err.message}` : (err as Error).message;
+      this.note('warn', 'wire-swap-failed', { wire: from, spike: name, corm: s.corm, err: msg }, `hot-swap of wire ${from} failed; it carries on unchanged`);
+      const code = err instanceof ApiError && (err.status === 409 || err.status === 403 || err.status === 404) ? 'conflict' : 'peer-failed';
+      throw new ControllerError(code, `hot-swap of wire ${from} failed (${msg}); the wire carries on unchanged`, { wireId: from, spike: name });
+    }
+    this.failedWires.delete(from);
+    if (want !== s.connect.type) {
+      // The wire is of another type now: that is what the Spike is connected with.
+      s.connect = { ...s.connect, type: wire.type };
+      this.desired.spikes.set(name, { spec: s.spec, connect: s.connect });
+    }
+    await this.publishSpike(name);
+    const view: SwapView = { spike: `${this.config.host}/${name}`, corm: s.corm, type: wire.type, from, to, ...report };
+    this.note('info', 'wire-swap', { ...view }, `wire ${from} hot-swapped to ${to} (${wire.type}) in ${(report.verifyMs + report.settleMs).toFixed(1)} ms`);
+    return view;
+  }
+
+  /** A queue pair on this host's RDMA device, for a wire's new end. */
+  private openCarrier(context: Record<string, string | number>): RdmaCarrier {
+    if (!this.rdmaDevice) throw new ControllerError('conflict', `rdma: ${this.config.host} has no active RDMA device`, context);
+    try {
+      return this.engine.addRdmaCarrier({ device: this.rdmaDevice });
+    } catch (err) {
+      throw new ControllerError('dataplane-failed', `cannot open an RDMA queue pair on ${this.rdmaDevice}: ${(err as Error).message}`, context);
+    }
+  }
+
+  /** This host's own wire policy, checked on what peers ask of it (they may hold a stale copy). */
+  private checkOwnPolicy(type: WireType, caller: string): void {
+    if (this.policy.forbid?.includes(type) || (this.policy.pin !== undefined && this.policy.pin !== type)) {
+      throw new ControllerError('forbidden', `${type}: ${this.policy.pin ? `${this.config.host}'s policy pins ${this.policy.pin}` : `forbidden by ${this.config.host}'s policy`}`, { caller });
+    }
   }
 
   private peerCormEnd(caller: string, wireId: number): LiveCormEnd {
@@ -553,7 +632,7 @@ export class HostController {
 
   /** One step of a hot-swap or a migration the Spike's host drives; the end stays under its
    * old id until finish (switch, for a migration). */
-  async swapCormEnd(caller: string, wireId: number, req: PeerSwapStep): Promise<{ underlay: UnderlayPeer } | { queued: number; dropped: number; cormSwitchMs: number } | undefined> {
+  async swapCormEnd(caller: string, wireId: number, req: PeerSwapStep): Promise<PeerPrepareReply | { queued: number; dropped: number; cormSwitchMs: number } | undefined> {
     return this.serial.run(`wire:${wireId}`, async () => {
       const e = this.peerCormEnd(caller, wireId);
       try {
@@ -561,12 +640,23 @@ export class HostController {
           case 'prepare': {
             if (this.wireIdInUse(req.wireId)) throw new ControllerError('conflict', `wire id ${req.wireId} is in use on ${this.config.host}`, { wireId: req.wireId });
             if (req.to) await this.authorizeMove(e, caller, req.to, req.underlay);
-            const path = await udpPathTo({ underlayPort: this.underlayPort, local: this.underlay, peer: req.underlay, wireId: req.wireId }, e.wire.path);
+            if (req.to && req.rdma) throw new ControllerError('conflict', `wire ${wireId}: a migration moves the Spike's end over udp, not rdma`, { wireId });
+            this.checkOwnPolicy(req.rdma ? 'rdma' : 'udp', caller);
+            const carrier = req.rdma ? this.openCarrier({ wireId }) : undefined;
             const since = process.hrtime.bigint();
-            e.wire.prepareSwap(path);
+            try {
+              carrier?.connect(req.rdma!, { waitForPeer: true }); // the Spike end connects once we answer
+              e.wire.prepareSwap(carrier
+                ? { wireId: req.wireId, carrier }
+                : await udpPathTo({ underlayPort: this.underlayPort, local: this.underlay, peer: req.underlay, wireId: req.wireId }, e.wire.type === 'udp' ? e.wire.path : undefined));
+            } catch (err) {
+              if (carrier) this.engine.removeRdmaCarrier(carrier);
+              throw err;
+            }
             this.swapsPrepared.set(wireId, since);
+            if (req.rdma) this.swapsToRdma.set(wireId, req.rdma);
             if (req.to) this.moves.set(wireId, { to: req.to, peer: req.underlay });
-            return { underlay: this.underlayPeer() };
+            return { underlay: this.underlayPeer(), ...(carrier ? { rdma: carrier.endpoint } : {}) };
           }
           case 'cutover':
             e.wire.cutover();
@@ -574,7 +664,9 @@ export class HostController {
           case 'finish': {
             e.wire.finishSwap();
             this.swapsPrepared.delete(wireId);
-            if (e.wire.wireId !== wireId) await this.rekeyCormEnd(e, wireId);
+            const rdma = this.swapsToRdma.get(wireId);
+            this.swapsToRdma.delete(wireId);
+            if (e.wire.wireId !== wireId) await this.rekeyCormEnd(e, wireId, undefined, rdma);
             return undefined;
           }
           case 'quiesce': {
@@ -607,6 +699,7 @@ export class HostController {
             if (info.quiesced) e.wire.resume();
             this.moves.delete(wireId);
             this.swapsPrepared.delete(wireId);
+            this.swapsToRdma.delete(wireId);
             return undefined;
           }
         }
@@ -626,7 +719,17 @@ export class HostController {
     return this.serial.run(`spike:${name}`, async () => {
       const s = this.spikes.get(name);
       if (!s) throw new ControllerError('not-found', `no Spike ${this.config.host}/${name}`, { spike: name });
-      return this.mover.run(s, to, phase, waitMs);
+      // A migration moves the wire's far end over udp: an rdma wire turns udp first, by hot-swap
+      // (nothing lost); the target places it anew once the move has settled.
+      const swapped = (phase === 'prepare' || phase === 'all') && s.wire?.type === 'rdma';
+      if (swapped) await this.swapLocked(s, 'udp');
+      try {
+        return await this.mover.run(s, to, phase, waitMs);
+      } catch (err) {
+        // The Spike stays: placement may take it back to rdma (after this lock is released).
+        if (swapped) setImmediate(() => void this.reevaluate(name).catch(() => undefined));
+        throw err;
+      }
     });
   }
 
@@ -712,7 +815,9 @@ export class HostController {
   settleArrived(caller: string, name: string): void {
     const rec = this.spikes.get(name);
     if (!rec) throw new ControllerError('not-found', `no Spike ${this.config.host}/${name}`, { spike: name });
-    if (this.requested.get(name)?.network) void this.reevaluate(name).catch((e: unknown) => this.log.error({ event: 're-evaluate-failed', spike: name, caller, err: (e as Error).message }, 're-evaluation failed'));
+    // Placement runs again from here: the closest Corm of a network, the best type (an rdma wire
+    // crossed over as udp).
+    void this.reevaluate(name).catch((e: unknown) => this.log.error({ event: 're-evaluate-failed', spike: name, caller, err: (e as Error).message }, 're-evaluation failed'));
   }
 
   async dropArriving(caller: string, name: string): Promise<void> {
@@ -750,9 +855,10 @@ export class HostController {
 
   /** After a swap the Corm end answers to its new wire id (desired state, registry record);
    * after a migration also to the Spike's new host. */
-  private rekeyCormEnd(e: LiveCormEnd, oldId: number, move?: CormEndMove): Promise<void> {
+  private rekeyCormEnd(e: LiveCormEnd, oldId: number, move?: CormEndMove, rdma?: RdmaEndpoint): Promise<void> {
     const before = e.spec;
-    const spec: CormEndSpec = { ...before, wireId: e.wire.wireId, ...(move ? { peerHost: move.to.host, spike: move.to.spike, peer: move.peer } : {}) };
+    const { rdma: _previous, ...kept } = before; // eslint-disable-line @typescript-eslint/no-unused-vars
+    const spec: CormEndSpec = { ...kept, wireId: e.wire.wireId, ...(move ? { peerHost: move.to.host, spike: move.to.spike, peer: move.peer } : {}), ...(rdma ? { rdma } : {}) };
     this.cormEnds.delete(oldId);
     this.desired.cormEnds.delete(oldId);
     e.spec = spec;
@@ -764,7 +870,7 @@ export class HostController {
   private async recordRekey(before: CormEndSpec, spec: CormEndSpec, oldId: number, move?: CormEndMove): Promise<void> {
     if (this.vfId(before) !== this.vfId(spec)) await this.records.deleteEndpoint(this.vfId(before));
     await this.records.putEndpoint(this.vfRecord(spec));
-    const fields = { from: oldId, to: spec.wireId, type: 'udp', side: 'corm', spike: spec.spike, corm: `${this.config.host}/${spec.corm}` };
+    const fields = { from: oldId, to: spec.wireId, type: spec.rdma ? 'rdma' : 'udp', side: 'corm', spike: spec.spike, corm: `${this.config.host}/${spec.corm}` };
     if (move) this.note('info', 'spike-moved', { ...fields, fromSpike: before.spike }, `wire ${oldId} of ${before.spike} now ${spec.wireId} to ${spec.spike}`);
     else this.note('info', 'wire-swap', fields, `wire ${oldId} hot-swapped to ${spec.wireId}`);
   }
@@ -888,6 +994,35 @@ export class HostController {
     this.monitor.unref();
   }
 
+  // ---- rdma failover ----------------------------------------------------------------
+
+  /** A queue pair failed (a completion with an error): its wire is dead. On the Spike's side
+   * the wire fails over at once, without waiting for keepalives to time out: rdma to that
+   * host is held down, and placement picks the next type (an explicit rdma request waits,
+   * blocked, until the hold-down ends). The Corm's side waits for the Spike host's new wire. */
+  private onQueueFailed(f: QueueFailure): void {
+    const wire = f.wire;
+    if (!wire || wire.carrier?.id !== f.portId) return; // a swapped-out or not yet used queue pair
+    const spike = [...this.spikes.values()].find((s) => s.wire === wire);
+    const end = [...this.cormEnds.values()].find((e) => e.wire === wire);
+    const fields = { wire: wire.wireId, type: 'rdma', code: f.code, reason: f.message };
+    if (end) this.note('warn', 'wire-failed', { ...fields, side: 'corm', spike: end.spec.spike, corm: `${this.config.host}/${end.spec.corm}` }, `wire ${wire.wireId}: its queue pair failed (${f.message})`);
+    if (!spike || this.failedWires.has(wire.wireId)) return;
+    this.failedWires.add(wire.wireId);
+    if (spike.peerHost) this.rdmaHoldDown.fail(spike.peerHost, f.message);
+    this.note('warn', 'wire-failed', { ...fields, side: 'spike', spike: `${this.config.host}/${spike.spec.name}`, corm: spike.corm ?? '' }, `wire ${wire.wireId}: its queue pair failed (${f.message}); failing over`);
+    void this.reevaluate(spike.spec.name).catch((e: unknown) => this.log.error({ event: 'failover-failed', spike: spike.spec.name, err: (e as Error).message }, 'failover failed'));
+  }
+
+  /** rdma to `host` may be used again: Spikes wired to it (or waiting) are placed anew, and
+   * those that failed over come back to rdma by hot-swap. */
+  private rdmaHoldDownEnded(host: string): void {
+    for (const [name, s] of this.spikes) {
+      if (s.peerHost !== host && !this.blocked.has(name)) continue;
+      void this.reevaluate(name).catch((e: unknown) => this.log.error({ event: 're-evaluate-failed', spike: name, err: (e as Error).message }, 're-evaluation failed'));
+    }
+  }
+
   private async reapCormEnd(wireId: number): Promise<void> {
     await this.serial.run(`wire:${wireId}`, async () => {
       const spec = this.desired.cormEnds.get(wireId);
@@ -916,11 +1051,11 @@ export class HostController {
   wireSamples(): WireSample[] {
     const out: WireSample[] = [];
     for (const sp of this.spikes.values()) {
-      if (!sp.wire || sp.wire.type !== 'udp') continue; // a local wire's traffic is its Spike port's
+      if (!sp.wire || sp.wire.type === 'local') continue; // a local wire's traffic is its Spike port's
       out.push({ wire: String(sp.wire.wireId), type: sp.wire.type, side: 'spike', spike: `${this.config.host}/${sp.spec.name}`, corm: sp.corm ?? '', up: sp.wire.state() === 'up', counters: sp.wire.counters() });
     }
     for (const e of this.cormEnds.values()) {
-      out.push({ wire: String(e.spec.wireId), type: 'udp', side: 'corm', spike: e.spec.spike, corm: `${this.config.host}/${e.spec.corm}`, up: e.wire.state() === 'up', counters: e.wire.counters() });
+      out.push({ wire: String(e.spec.wireId), type: e.wire.type, side: 'corm', spike: e.spec.spike, corm: `${this.config.host}/${e.spec.corm}`, up: e.wire.state() === 'up', counters: e.wire.counters() });
     }
     return out;
   }
@@ -1033,7 +1168,9 @@ export class HostController {
       if (!host) throw new ControllerError('not-found', `host ${rec.host} of Corm ${cormId} is not in the registry`, { corm: cormId });
       corm = capabilitiesFromAttributes(rec.host, host.labels, rec.attributes);
     }
-    return { explanation: chooseWire(this.capabilities(), corm, innerMtu), cormHost: rec.host };
+    const x = chooseWire(this.capabilities(), corm, innerMtu);
+    const held = this.rdmaHoldDown.reason(rec.host);
+    return { explanation: held ? withRejected(x, 'rdma', held) : x, cormHost: rec.host };
   }
 
   /** Which wire type joins a Spike to the Corm: the placement choice for `auto`, or the type
@@ -1044,12 +1181,12 @@ export class HostController {
     const type = to.type === 'auto' ? x.chosen : to.type;
     const lines = explainLines(x).join('\n');
     if (type === null) {
-      const why = x.candidates.filter((c) => c.type === 'local' || c.type === 'udp').map((c) => c.reason).join('; ');
+      const why = x.candidates.filter((c) => c.type !== 'tunnel').map((c) => c.reason).join('; ');
       throw new ControllerError('no-wire-fits', `no wire type fits ${to.corm} (${why})\n${lines}`, { corm: to.corm }, x);
     }
     const candidate = x.candidates.find((c) => c.type === type);
     if (candidate?.reason) throw new ControllerError('no-wire-fits', `${candidate.reason}\n${lines}`, { corm: to.corm }, x);
-    if (type !== 'local' && type !== 'udp') throw new ControllerError('no-wire-fits', `${type}: not built in this version`, { corm: to.corm }, x);
+    if (type !== 'local' && type !== 'udp' && type !== 'rdma') throw new ControllerError('no-wire-fits', `${type}: not built in this version`, { corm: to.corm }, x);
     if (type === 'local' && !this.corms.has(to.corm.split('/')[1]!)) {
       throw new ControllerError('not-found', `Corm ${to.corm} is in the registry but not running on this host`, { corm: to.corm });
     }
@@ -1088,9 +1225,9 @@ export class HostController {
     if (type === 'local') {
       leaving?.wire.close();
       this.connectLocal(s, to, this.corms.get(to.corm.split('/')[1]!)!);
-    } else if (!leaving) await this.connectUdp(s, to, cormHost);
+    } else if (!leaving) await this.connectUdp(s, to, cormHost, type);
     else {
-      await this.connectUdp(s, to, cormHost, leaving.cormDomain);
+      await this.connectUdp(s, to, cormHost, type, leaving.cormDomain);
       const fresh = this.spikes.get(s.spec.name)!.wire as UdpWire;
       // The Corm's host announces the VM once it hears this end (its monitor, every 20 ms).
       const deadline = Date.now() + 2000;
@@ -1115,10 +1252,16 @@ export class HostController {
     delete s.peerHost;
   }
 
-  private async connectUdp(s: LiveSpike, to: ConnectSpec, cormHost: string, besideIn?: number): Promise<void> {
+  /** A wire to a Corm on another host: `udp` over the underlays, or `rdma` over a queue pair
+   * each (their endpoints exchanged in the same authenticated peer request). */
+  private async connectUdp(s: LiveSpike, to: ConnectSpec, cormHost: string, type: 'udp' | 'rdma', besideIn?: number): Promise<void> {
     const host = await this.records.registry.getHost(cormHost);
     if (!host) throw new ControllerError('not-found', `host ${cormHost} of Corm ${to.corm} is not in the registry`, { corm: to.corm });
     const peer = this.peer(host.controller, cormHost);
+    const carrier = type === 'rdma' ? this.openCarrier({ corm: to.corm }) : undefined;
+    const dropCarrier = () => {
+      if (carrier && !carrier.connected) this.engine.removeRdmaCarrier(carrier);
+    };
     let reply: OpenCormEndReply | undefined;
     let wireId = 0;
     for (let attempt = 0; !reply; attempt++) {
@@ -1126,10 +1269,12 @@ export class HostController {
       const body: OpenCormEndRequest = {
         wireId, corm: to.corm.split('/')[1]!, spike: `${this.config.host}/${s.spec.name}`, spikeMac: s.spec.mac, underlay: this.underlayPeer(),
         ...(s.spec.tenant === undefined ? {} : { tenant: s.spec.tenant }),
+        ...(carrier ? { rdma: carrier.endpoint } : {}),
       };
       try {
         reply = await peer.request<OpenCormEndReply>('POST', '/v1/peer/wires', body);
       } catch (err) {
+        if (!(err instanceof ApiError && err.status === 409 && attempt < 4)) dropCarrier();
         // Wire ids are random: a clash with one of the peer's is rare and worth a retry.
         if (err instanceof ApiError && err.status === 409 && attempt < 4) continue;
         if (err instanceof ApiError && err.status === 403) {
@@ -1141,9 +1286,17 @@ export class HostController {
       }
     }
     try {
-      s.wire = await openUdpEnd({ engine: this.engine, underlayPort: this.underlayPort, local: this.underlay, peer: reply.underlay, wireId, domain: besideIn ?? s.domain, keepaliveMs: this.config.keepaliveMs });
+      const domain = besideIn ?? s.domain;
+      if (carrier) {
+        if (!reply.rdma) throw new Error(`${cormHost} answered without its queue pair's endpoint`);
+        carrier.connect(reply.rdma);
+        s.wire = this.engine.addRdmaWire({ carrier, wireId, domain, keepaliveMs: this.config.keepaliveMs });
+      } else {
+        s.wire = await openUdpEnd({ engine: this.engine, underlayPort: this.underlayPort, local: this.underlay, peer: reply.underlay, wireId, domain, keepaliveMs: this.config.keepaliveMs });
+      }
       if (besideIn !== undefined) this.engine.setReceiveOnly(s.wire as UdpWire, true);
     } catch (err) {
+      if (carrier && !s.wire) this.engine.removeRdmaCarrier(carrier);
       await peer.request('DELETE', `/v1/peer/wires/${wireId}`).catch(() => undefined);
       throw new ControllerError('dataplane-failed', `cannot open the Spike end of wire ${wireId}: ${(err as Error).message}`, { wireId });
     }
@@ -1159,7 +1312,7 @@ export class HostController {
    * no tail: frames still heading for its Corm after the announce are lost (counted there). */
   private async rewireSpike(s: LiveSpike, to: ConnectSpec): Promise<void> {
     const old = { wire: s.wire, connect: s.connect, corm: s.corm, peerHost: s.peerHost, peerUnderlay: s.peerUnderlay };
-    const tail = old.wire?.type === 'udp' && !old.wire.closed ? (old.wire as UdpWire) : undefined;
+    const tail = old.wire && old.wire.type !== 'local' && !old.wire.closed ? (old.wire as UdpWire) : undefined;
     if (tail) this.engine.setReceiveOnly(tail, true);
     const leavingLocal = old.wire?.type === 'local' && old.corm ? { wire: old.wire, cormDomain: this.corms.get(old.corm.split('/')[1]!)!.domain } : undefined;
     delete s.wire;
@@ -1188,7 +1341,8 @@ export class HostController {
     const { wireId } = tail;
     const rx = tail.closed ? 0n : tail.counters().rx_packets;
     tail.close();
-    this.note('info', 'wire-down', { wire: wireId, type: 'udp', tail: true, rxPackets: Number(rx) }, `replaced wire ${wireId} closed after its tail`);
+    this.failedWires.delete(wireId);
+    this.note('info', 'wire-down', { wire: wireId, type: tail.type, tail: true, rxPackets: Number(rx) }, `replaced wire ${wireId} closed after its tail`);
     const host = peerHost ? await this.records.registry.getHost(peerHost) : undefined;
     if (host) await this.peer(host.controller, peerHost!).request('DELETE', `/v1/peer/wires/${wireId}`).catch(() => undefined);
   }
@@ -1211,13 +1365,16 @@ export class HostController {
   private async disconnectSpike(s: LiveSpike): Promise<void> {
     const wire = s.wire;
     const peerHost = s.peerHost;
-    if (wire) wire.close();
+    if (wire) {
+      wire.close();
+      this.failedWires.delete(wire.wireId);
+    }
     delete s.wire;
     delete s.connect;
     delete s.corm;
     delete s.peerHost;
     await this.publishSpike(s.spec.name);
-    if (wire?.type === 'udp' && peerHost) {
+    if (wire && wire.type !== 'local' && peerHost) {
       const host = await this.records.registry.getHost(peerHost);
       try {
         if (!host) throw new Error(`${peerHost} is not in the registry`);
@@ -1234,7 +1391,9 @@ export class HostController {
     const corm = this.corms.get(spec.corm)!;
     let wire: UdpWire;
     try {
-      wire = await openUdpEnd({ engine: this.engine, underlayPort: this.underlayPort, local: this.underlay, peer: spec.peer, wireId: spec.wireId, domain: corm.domain, keepaliveMs: this.config.keepaliveMs });
+      wire = spec.rdma
+        ? this.openRdmaCormEnd(spec.rdma, spec.wireId, corm.domain)
+        : await openUdpEnd({ engine: this.engine, underlayPort: this.underlayPort, local: this.underlay, peer: spec.peer, wireId: spec.wireId, domain: corm.domain, keepaliveMs: this.config.keepaliveMs });
     } catch (err) {
       throw new ControllerError('dataplane-failed', `cannot open the Corm end of wire ${spec.wireId}: ${(err as Error).message}`, { wireId: spec.wireId });
     }
@@ -1244,7 +1403,19 @@ export class HostController {
     // the wire is up both ways (monitorWires): before that, frames drawn here would be lost.
     this.engine.learnMac(wire, spec.spikeMac);
     await this.records.putEndpoint(this.vfRecord(spec));
-    this.note('info', 'wire-up', { wire: spec.wireId, type: 'udp', corm: corm.id, spike: spec.spike }, `udp wire from ${spec.spike}`);
+    this.note('info', 'wire-up', { wire: spec.wireId, type: wire.type, corm: corm.id, spike: spec.spike }, `${wire.type} wire from ${spec.spike}`);
+  }
+
+  /** The Corm end of an rdma wire: a queue pair connected to the Spike end's. */
+  private openRdmaCormEnd(spikeEnd: RdmaEndpoint, wireId: number, domain: number): UdpWire {
+    const carrier = this.openCarrier({ wireId });
+    try {
+      carrier.connect(spikeEnd, { waitForPeer: true }); // the Spike end connects once we answer
+      return this.engine.addRdmaWire({ carrier, wireId, domain, keepaliveMs: this.config.keepaliveMs });
+    } catch (err) {
+      this.engine.removeRdmaCarrier(carrier);
+      throw err;
+    }
   }
 
   private async removeCormEnd(wireId: number): Promise<void> {
@@ -1252,7 +1423,7 @@ export class HostController {
     e.wire.close();
     this.cormEnds.delete(wireId);
     await this.records.deleteEndpoint(this.vfId(e.spec));
-    this.note('info', 'wire-down', { wire: wireId, type: 'udp', spike: e.spec.spike }, 'wire disconnected by peer');
+    this.note('info', 'wire-down', { wire: wireId, type: e.wire.type, spike: e.spec.spike }, 'wire disconnected by peer');
   }
 
   // ---- helpers ----------------------------------------------------------------------
@@ -1269,7 +1440,7 @@ export class HostController {
   }
 
   private vfRecord(spec: CormEndSpec): EndpointRecord {
-    return { id: this.vfId(spec), kind: 'corm', host: this.config.host, mac: spec.spikeMac, attributes: { spike: spec.spike, wire: 'udp', wireId: String(spec.wireId) } };
+    return { id: this.vfId(spec), kind: 'corm', host: this.config.host, mac: spec.spikeMac, attributes: { spike: spec.spike, wire: spec.rdma ? 'rdma' : 'udp', wireId: String(spec.wireId) } };
   }
 
   private underlayPeer(): UnderlayPeer {
@@ -1300,8 +1471,16 @@ export class HostController {
   private wireView(w: WireEnd, side: WireView['side'], spike: string, corm: string, peerHost: string | null): WireView {
     const c = w.counters();
     const v: WireView = { id: w.wireId, type: w.type, side, spike, corm, peerHost, state: w.state(), mtu: w.mtu, counters: countersView(c) };
-    if (w.type === 'udp') {
+    if (w.type !== 'local') {
       v.sequence = { gaps: Number(c.wire_seq_gaps), late: Number(c.wire_seq_late), keepaliveRx: Number(c.keepalive_rx), keepaliveTx: Number(c.keepalive_tx) };
+    }
+    const carrier = w.type === 'rdma' ? (w as UdpWire).carrier : undefined;
+    if (carrier) {
+      const q = carrier.counters();
+      v.rdma = {
+        device: carrier.device, remote: carrier.remote, creditWrites: Number(q.rdma_credit_writes), creditWaits: Number(q.rdma_credit_waits), noCredit: Number(q.rdma_no_credit),
+        recvPosted: Number(q.rdma_recv_posted), wcErrors: Number(q.rdma_wc_errors), counters: countersView(q),
+      };
     }
     return v;
   }

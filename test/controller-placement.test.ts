@@ -58,7 +58,7 @@ describe('placement-aware wiring between hostB/vm1 and hostA/nic0', () => {
       await waitFor('hostB re-evaluated', async () => (await b.api.request<WireView[]>('GET', '/v1/wires')).length === 0, 10_000);
       const spike = await b.api.request<SpikeView>('GET', '/v1/spikes/vm1');
       expect(spike).toMatchObject({ connect: null, requested: { corm: 'hostA/nic0', type: 'auto' } });
-      expect(spike.blocked).toBe("no wire type fits hostA/nic0 (local: not on the same host (hostA and hostB); udp: forbidden by hostA's policy)");
+      expect(spike.blocked).toBe("no wire type fits hostA/nic0 (local: not on the same host (hostA and hostB); udp: forbidden by hostA's policy; rdma: hostA has no RDMA device)");
       await waitFor('the Corm end closed too', async () => (await a.api.request<WireView[]>('GET', '/v1/wires')).length === 0);
       expect(await reachable()).toBe(false);
       expect(b.log()).toContain('"event":"wire-blocked"');

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import type { EndCapabilities } from '../controller/placement/capabilities.js';
 import { capabilitiesFromAttributes, capabilitiesToAttributes } from '../controller/placement/capabilities.js';
-import { chooseWire, explainLines } from '../controller/placement/choose-wire.js';
+import { chooseWire, explainLines, withRejected } from '../controller/placement/choose-wire.js';
 import { proximity } from '../controller/placement/proximity.js';
 
 const end = (host: string, labels: Record<string, string>, over: Partial<EndCapabilities> = {}): EndCapabilities => ({
@@ -13,6 +13,7 @@ const R1 = { site: 's1', cluster: 'c1', rack: 'r1' };
 const R2 = { site: 's1', cluster: 'c1', rack: 'r2' };
 const C2 = { site: 's1', cluster: 'c2', rack: 'r9' };
 const S2 = { site: 's2', cluster: 'c7', rack: 'r1' };
+const RDMA: Partial<EndCapabilities> = { rdma: 'rxe0 (roce-v2)', wires: ['local', 'udp', 'rdma'] };
 
 describe('proximity', () => {
   it.each([
@@ -49,9 +50,14 @@ describe('wire choice matrix', () => {
       udp: /^udp: a's policy pins local$/, local: /^local: not on the same host/,
     }],
     ['peer does not run udp', end('a', R1), end('b', R1, { wires: ['local'] }), 1500, null, { udp: /^udp: b does not run udp wires$/ }],
-    ['rdma devices on both: still not built here', end('a', R1, { rdma: 'rxe0' }), end('b', R1, { rdma: 'rxe0' }), 1500, 'udp', {
-      rdma: /^rdma: not built in this version$/,
+    ['rdma device on both, but one end does not run rdma wires', end('a', R1, { rdma: 'rxe0' }), end('b', R1, { rdma: 'rxe0', wires: ['local', 'udp', 'rdma'] }), 1500, 'udp', {
+      rdma: /^rdma: a does not run rdma wires$/,
     }],
+    ['rdma on both ends: rdma', end('a', R1, RDMA), end('b', R2, RDMA), 1500, 'rdma', { local: /not on the same host/ }],
+    ['inner MTU beyond an rdma message: udp on a jumbo underlay', end('a', R1, RDMA), end('b', R1, RDMA), 4000, 'udp', {
+      rdma: /^rdma: inner MTU 4000 > 3810 \(a 4096-byte frame less headroom and headers\)$/,
+    }],
+    ['policy forbids rdma', end('a', R1, RDMA), end('b', R1, { ...RDMA, policy: { forbid: ['rdma'] } }), 1500, 'udp', { rdma: /^rdma: forbidden by b's policy$/ }],
   ];
 
   it.each(rows)('%s', (_name, spike, corm, mtu, chosen, reasons) => {
@@ -72,6 +78,15 @@ describe('wire choice matrix', () => {
     expect(lines[0]).toBe('a <-> b: same-rack; chosen: udp');
     expect(lines.find((l) => l.includes('* udp'))).toMatch(/score [\d.]+ \(latency 17 us, 10 Gbit\/s, cpu 1\)/);
     expect(lines).toContain('    local  rejected: local: not on the same host (a and b)');
+  });
+
+  it('a host-local fact (a failed queue pair) rejects rdma and the choice falls back to udp', () => {
+    const x = chooseWire(end('a', R1, RDMA), end('b', R1, RDMA), 1500);
+    expect(x.chosen).toBe('rdma');
+    const held = withRejected(x, 'rdma', 'rdma: a queue pair to b failed');
+    expect(held.chosen).toBe('udp');
+    expect(held.candidates.find((c) => c.type === 'rdma')).toEqual({ type: 'rdma', reason: 'rdma: a queue pair to b failed' });
+    expect(x.chosen).toBe('rdma'); // the original is left as it was
   });
 
   it('carries capabilities through registry attributes unchanged', () => {

@@ -137,13 +137,40 @@ await rdmaTests('rdma wire', fileURLToPath(import.meta.url), (device) => {
       expect(await topo.vm1.ns.exec(['ping', '-c', '2', '-i', '0.2', topo.ext.ip])).toMatch(/2 received/);
     });
 
-    it('a peer that vanished is reported down by the keepalives; the other wire carries on', async () => {
+    it('a peer that vanished: keepalives report the wire down, exhausted retries fail its queue pair; the other wire carries on', async () => {
       const [x, y] = connectRdma(a, b, device, 7, 20);
+      const failures: QueueFailure[] = [];
+      const onFailure = (f: QueueFailure) => failures.push(f);
+      a.on('queue-failed', onFailure);
       await waitFor('second wire up', () => x.state() === 'up' && y.state() === 'up', 10_000);
       y.close();
       await waitFor('wire down', () => x.state() === 'down', 5000);
+      await waitFor('queue-failed for the wire whose peer vanished', () => failures.some((f) => f.wire === x), 10_000);
+      expect(x.carrier!.counters().rdma_wc_errors).toBeGreaterThan(0n);
+      a.off('queue-failed', onFailure);
       x.close();
       expect(await topo.vm1.ns.exec(['ping', '-c', '2', '-i', '0.2', topo.ext.ip])).toMatch(/2 received/);
+    });
+
+    it('an end connected long before its peer (waitForPeer) stays quiet, and the wire comes up once the peer connects', async () => {
+      const ca = a.addRdmaCarrier({ device });
+      const cb = b.addRdmaCarrier({ device });
+      const failures: QueueFailure[] = [];
+      const onFailure = (f: QueueFailure) => failures.push(f);
+      a.on('queue-failed', onFailure);
+      ca.connect(cb.endpoint, { waitForPeer: true });
+      const x = a.addRdmaWire({ carrier: ca, wireId: 9, keepaliveMs: 20 });
+      // Longer than the transport's retries (~0.5 s): anything sent now would fail the queue pair.
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(ca.counters().rdma_credit_writes).toBe(0n);
+      cb.connect(ca.endpoint);
+      const y = b.addRdmaWire({ carrier: cb, wireId: 9, keepaliveMs: 20 });
+      await waitFor('the late-connected wire up on both ends', () => x.state() === 'up' && y.state() === 'up', 10_000);
+      expect(failures.filter((f) => f.wire === x)).toEqual([]);
+      expect(ca.counters().rdma_wc_errors).toBe(0n);
+      a.off('queue-failed', onFailure);
+      x.close();
+      y.close();
     });
 
     it('a queue pair in error (the peer gave a bad rkey) fails: queue-failed names the wire, nothing leaks', async () => {

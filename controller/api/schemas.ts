@@ -49,6 +49,13 @@ const underlaySchema = z.strictObject({
   udpPort: z.number().int().min(1).max(65535),
 });
 
+/** One end of an rdma wire's queue pair (RdmaEndpoint), as the Spike and Corm hosts exchange it. */
+const rdmaEndpointSchema = z.strictObject({
+  qpn: z.number().int().min(1).max(0xffffff), psn: z.number().int().min(0).max(0xffffff), gid: z.string().min(2).max(64),
+  gidIndex: z.number().int().min(0).max(255), lid: z.number().int().min(0).max(0xffff), creditAddr: z.string().regex(/^\d{1,20}$/),
+  creditRkey: z.number().int().min(0).max(2 ** 32 - 1), mtu: z.number().int().min(1).max(5), maxMsg: z.number().int().min(64).max(65536),
+});
+
 export const openCormEndBody = z.strictObject({
   wireId: z.number().int().min(1).max(2 ** 32 - 1),
   corm: nameSchema,
@@ -56,6 +63,7 @@ export const openCormEndBody = z.strictObject({
   spikeMac: macSchema,
   tenant: z.string().min(1).max(63).optional(),
   underlay: underlaySchema,
+  rdma: rdmaEndpointSchema.optional(),
 });
 
 /** Operator: hot-swap a Spike's wire; the type defaults to the one it has. */
@@ -67,6 +75,8 @@ export const peerSwapBody = z.discriminatedUnion('step', [
     step: z.literal('prepare'), wireId: z.number().int().min(1).max(2 ** 32 - 1), underlay: underlaySchema,
     /** A migration: the Spike's end moves to this host and endpoint id. */
     to: z.strictObject({ host: nameSchema, spike: endpointIdSchema }).optional(),
+    /** A swap to rdma: the Spike end's new queue pair. */
+    rdma: rdmaEndpointSchema.optional(),
   }),
   z.strictObject({ step: z.literal('cutover') }),
   z.strictObject({ step: z.literal('finish') }),

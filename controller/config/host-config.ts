@@ -82,6 +82,11 @@ export const hostConfigSchema = z.strictObject({
   /** The cluster's shared secret (at least 16 characters), or a file holding it. */
   secret: z.string().min(16).optional(),
   secretFile: z.string().min(1).optional(),
+  /** rdma wires. `device`: the RDMA device they use (ibv_devices); default: the one the
+   * underlay's hardware profile detects; none active: this host runs no rdma wires.
+   * `holdDownMs`: after a queue pair to a host fails, how long wires to it avoid rdma (they
+   * fail over to udp, and come back to rdma by hot-swap once this passes). */
+  rdma: z.strictObject({ device: z.string().min(1).max(63).optional(), holdDownMs: z.number().int().min(100).max(3_600_000).default(30_000) }).optional(),
   /** Wire types this host pins or forbids (both ends' policies apply to a wire). */
   policy: z.strictObject({ pin: wireType.optional(), forbid: z.array(wireType).optional() }).default({}),
   /** Where the daemon's pid file lives (one daemon per host name). Default /run/banana. */

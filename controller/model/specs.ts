@@ -1,4 +1,5 @@
 /** The declarative pieces of a host's desired state, as the API and peers hand them in. */
+import type { RdmaEndpoint } from '../../dataplane/lib/index.js';
 import type { WireType } from '../../wires/wire.js';
 import type { UnderlayPeer } from '../../wires/udp/udp-end.js';
 
@@ -38,6 +39,8 @@ export interface CormEndSpec {
   spikeMac: string;
   peerHost: string;
   peer: UnderlayPeer;
+  /** An rdma wire: the Spike end's queue pair. */
+  rdma?: RdmaEndpoint;
 }
 
 export function sameSpike(a: SpikeSpec, b: SpikeSpec): boolean {

@@ -65,6 +65,8 @@ export interface WireView {
   counters: CountersView;
   /** The udp wire's receive side: frames lost or late on the underlay. */
   sequence?: { gaps: number; late: number; keepaliveRx: number; keepaliveTx: number };
+  /** The rdma wire's queue pair: its peer, flow control and errors. */
+  rdma?: { device: string; remote: string; creditWrites: number; creditWaits: number; noCredit: number; recvPosted: number; wcErrors: number; counters: CountersView };
 }
 
 export interface HostView {

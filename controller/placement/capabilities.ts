@@ -45,7 +45,7 @@ export function capabilitiesFromAttributes(host: string, labels: Readonly<Record
   return {
     host,
     labels,
-    wires: list(CAPABILITY_ATTRS.wires).filter((t): t is WireType => t === 'local' || t === 'udp'),
+    wires: list(CAPABILITY_ATTRS.wires).filter((t): t is WireType => t === 'local' || t === 'udp' || t === 'rdma'),
     underlayMtu: Number(a[CAPABILITY_ATTRS.underlayMtu] ?? 0),
     rdma: a[CAPABILITY_ATTRS.rdma] ?? null,
     policy: { ...(pin && isType(pin) ? { pin } : {}), forbid: list(CAPABILITY_ATTRS.forbid) },

@@ -47,8 +47,12 @@ function scoreOf(e: Expected): number {
   return Math.round((e.latencyUs + 40 / e.gbps + 4 * e.cpu) * 1000) / 1000;
 }
 
+/** Largest payload an rdma wire carries with the engine's 4096-byte frames: 4096 - 256
+ * headroom - 16 (Banana header) - 14 (inner Ethernet). */
+export const RDMA_INNER_MTU = 3810;
+
 /** Types this build can actually run; the others are rejected as such. */
-const IMPLEMENTED: ReadonlySet<AnyWireType> = new Set(['local', 'udp']);
+const IMPLEMENTED: ReadonlySet<AnyWireType> = new Set(['local', 'udp', 'rdma']);
 
 function reject(type: AnyWireType, a: EndCapabilities, b: EndCapabilities, prox: Proximity, innerMtu: number): string | undefined {
   for (const end of [a, b]) {
@@ -57,14 +61,13 @@ function reject(type: AnyWireType, a: EndCapabilities, b: EndCapabilities, prox:
   }
   if (type === 'local') return prox === 'same-host' ? undefined : `local: not on the same host (${a.host} and ${b.host})`;
   if (prox === 'same-host') return `${type}: both ends are on ${a.host} (local joins them without a network)`;
-  if (!IMPLEMENTED.has(type)) {
-    if (type === 'rdma') {
-      const without = [a, b].find((e) => !e.rdma);
-      if (without) return `rdma: ${without.host} has no RDMA device`;
-    }
-    return `${type}: not built in this version`;
+  if (type === 'rdma') {
+    const without = [a, b].find((e) => !e.rdma);
+    if (without) return `rdma: ${without.host} has no RDMA device`;
   }
+  if (!IMPLEMENTED.has(type)) return `${type}: not built in this version`;
   for (const end of [a, b]) if (!end.wires.includes(type as 'udp')) return `${type}: ${end.host} does not run ${type} wires`;
+  if (type === 'rdma' && innerMtu > RDMA_INNER_MTU) return `rdma: inner MTU ${innerMtu} > ${RDMA_INNER_MTU} (a 4096-byte frame less headroom and headers)`;
   const underlay = Math.min(a.underlayMtu, b.underlayMtu);
   if (type === 'udp' && innerMtu > underlay - UDP_OVERHEAD) return `udp: inner MTU ${innerMtu} > underlay ${underlay} - ${UDP_OVERHEAD}`;
   return undefined;
@@ -82,9 +85,20 @@ export function chooseWire(spike: EndCapabilities, corm: EndCapabilities, innerM
     const expected = { ...m, latencyUs: m.latencyUs + PATH_US[prox] };
     return { type, score: scoreOf(expected), expected };
   });
+  return { ends: [a.host, b.host], proximity: prox, chosen: best(candidates), candidates };
+}
+
+function best(candidates: Candidate[]): AnyWireType | null {
   let chosen: Candidate | undefined;
   for (const c of candidates) if (c.score !== undefined && (!chosen || c.score < chosen.score!)) chosen = c;
-  return { ends: [a.host, b.host], proximity: prox, chosen: chosen?.type ?? null, candidates };
+  return chosen?.type ?? null;
+}
+
+/** The explanation with `type` rejected for `reason` (a fact only this host knows, such as a
+ * failed queue pair), and the choice made again without it. */
+export function withRejected(x: Explanation, type: AnyWireType, reason: string): Explanation {
+  const candidates = x.candidates.map((c) => (c.type === type && c.score !== undefined ? { type, reason } : c));
+  return { ...x, chosen: best(candidates), candidates };
 }
 
 /** One line per candidate, for errors and the CLI. */

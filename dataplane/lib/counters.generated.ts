@@ -37,7 +37,8 @@ export const PORT_COUNTER_NAMES = [
   'quiesce_queued', // wire quiesced: frames queued for the peer until resume
   'drop_quiesce_full', // dropped: wire quiesced and its queue full
   'drop_tail_flood', // dropped: broadcast or unknown destination on a receive-only tail (its replacement carries those)
-  'rdma_no_credit', // rdma: frames refused because the peer had no receive buffer posted for them (flow control)
+  'rdma_no_credit', // rdma: frames dropped because the backlog waiting for the peer's receive buffers was full (flow control)
+  'rdma_credit_waits', // rdma: frames that waited in the backlog for the peer to post receive buffers (flow control)
   'rdma_credit_writes', // rdma: RDMA WRITEs telling the peer how many receive buffers are posted
   'rdma_recv_posted', // rdma: receive buffers posted
   'rdma_wc_errors', // rdma: work completions with an error status (the queue pair failed)

@@ -353,9 +353,9 @@ export class Engine extends EventEmitter<EngineEvents> implements PortOwner, Wir
   }
 
   /** @internal CarrierOwner; use carrier.connect(). */
-  connectRdmaCarrier(c: RdmaCarrier, peer: RdmaEndpoint): number {
+  connectRdmaCarrier(c: RdmaCarrier, peer: RdmaEndpoint, waitForPeer: boolean): number {
     try {
-      return this.live('connectRdmaCarrier').connectRdmaPort(c.id, peer);
+      return this.live('connectRdmaCarrier').connectRdmaPort(c.id, peer, waitForPeer);
     } catch (e) {
       throw portErrorFrom(e, { ifname: c.device });
     }

@@ -2,7 +2,7 @@ export { Engine } from './engine.js';
 export { announceMac } from './announce.js';
 export { DEFAULT_WIRE_UDP_PORT, MAX_DOMAIN } from './engine.js';
 export type { EngineSettings, IdlePolicy, QueueFailure, FrameAudit, FdbEntry, UdpWireSettings, UdpPathSettings, RdmaWireSettings, WirePathSettings } from './engine.js';
-export { rdmaDevices, RdmaCarrier } from './rdma.js';
+export { rdmaDeviceProblem, rdmaDevices, RdmaCarrier } from './rdma.js';
 export type { RdmaCarrierSettings, RdmaPathSettings, RdmaDevice, RdmaDevicePort, RdmaEndpoint, RdmaGid } from './rdma.js';
 export { UdpWire } from './udp-wire.js';
 export type { WireState, WireSwapInfo } from './udp-wire.js';

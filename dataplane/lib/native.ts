@@ -113,7 +113,7 @@ export interface NativeEngine {
     worker: number;
     endpoint: RdmaEndpoint;
   };
-  connectRdmaPort(portId: number, peer: RdmaEndpoint): number;
+  connectRdmaPort(portId: number, peer: RdmaEndpoint, waitForPeer: boolean): number;
   prepareWireSwap(portId: number, settings: NativeUdpWireSettings): number;
   cutoverWire(portId: number): void;
   finishWireSwap(portId: number): void;

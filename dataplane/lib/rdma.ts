@@ -90,7 +90,7 @@ export function checkCarrierSettings(s: RdmaCarrierSettings): Required<Omit<Rdma
 
 /** What the engine does for a carrier. */
 export interface CarrierOwner {
-  connectRdmaCarrier(c: RdmaCarrier, peer: RdmaEndpoint): number;
+  connectRdmaCarrier(c: RdmaCarrier, peer: RdmaEndpoint, waitForPeer: boolean): number;
   carrierCounters(c: RdmaCarrier): PortCounters;
 }
 
@@ -110,9 +110,13 @@ export class RdmaCarrier {
     readonly endpoint: RdmaEndpoint,
   ) {}
 
-  /** INIT -> RTR -> RTS against the peer's endpoint; from then on its worker polls it. */
-  connect(peer: RdmaEndpoint): void {
-    this.maxMsg = this.owner.connectRdmaCarrier(this, peer);
+  /** INIT -> RTR -> RTS against the peer's endpoint; from then on its worker polls it.
+   * `waitForPeer`: the peer connects only after this end (it is waiting for our endpoint, as
+   * when a controller answers a peer's request): this end sends nothing until the peer has
+   * written to it, since its queue pair may not take anything before. Without it, both ends
+   * must be connected at about the same time (within the transport's retries, ~0.5 s). */
+  connect(peer: RdmaEndpoint, opts: { waitForPeer?: boolean } = {}): void {
+    this.maxMsg = this.owner.connectRdmaCarrier(this, peer, opts.waitForPeer ?? false);
     this.peerQpn = peer.qpn;
   }
 
@@ -151,3 +155,17 @@ export interface RdmaPathSettings {
 }
 
 export const isRdmaPath = (p: object): p is RdmaPathSettings => 'carrier' in p;
+
+/** Why `name` cannot carry rdma wires on this machine (no RDMA in the kernel, no such device,
+ * no active port), or null if it can. */
+export function rdmaDeviceProblem(name: string): string | null {
+  let devices: RdmaDevice[];
+  try {
+    devices = rdmaDevices();
+  } catch (e) {
+    return (e as Error).message;
+  }
+  const dev = devices.find((d) => d.name === name);
+  if (!dev) return `no RDMA device named ${name} (this machine has: ${devices.map((d) => d.name).join(', ') || 'none'})`;
+  return dev.ports.some((p) => p.active) ? null : `RDMA device ${name} has no active port`;
+}

@@ -347,11 +347,12 @@ private:
 		Napi::Env env = info.Env();
 		bn_engine *eng = Live(env);
 		if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsObject())
-			throw Napi::TypeError::New(env, "connectRdmaPort(portId, peerEndpoint)");
+			throw Napi::TypeError::New(env, "connectRdmaPort(portId, peerEndpoint, waitForPeer)");
 		bn_rdma_endpoint remote = banana::EndpointFromJs(env, info[1].As<Napi::Object>());
+		int wait_for_peer = info.Length() > 2 && info[2].ToBoolean().Value();
 		uint32_t max_msg = 0;
 		bn_error e;
-		if (bn_engine__rdma_connect(eng, info[0].As<Napi::Number>().Uint32Value(), &remote, &max_msg, &e) < 0)
+		if (bn_engine__rdma_connect(eng, info[0].As<Napi::Number>().Uint32Value(), &remote, wait_for_peer, &max_msg, &e) < 0)
 			throw MakeError(env, e);
 		return Napi::Number::New(env, max_msg);
 	}

@@ -644,14 +644,14 @@ int bn_engine__add_rdma_port(struct bn_engine *eng, const struct bn_rdma_config 
 }
 
 int bn_engine__rdma_connect(struct bn_engine *eng, uint32_t port_id, const struct bn_rdma_endpoint *remote,
-			    uint32_t *max_msg, struct bn_error *e)
+			    int wait_for_peer, uint32_t *max_msg, struct bn_error *e)
 {
 	struct bn_port *p = port_by_id(eng, port_id);
 	if (!p || !p->rdma)
 		return bn_fail(e, ENOENT, "rdma_connect", "no RDMA queue pair with port id %u", port_id);
 	if (p->rdma_connected)
 		return bn_fail(e, EISCONN, "rdma_connect", "%s is already connected", p->cfg.ifname);
-	int rc = bn_rdma_queue__connect(p->queues[0], remote, e);
+	int rc = bn_rdma_queue__connect(p->queues[0], remote, wait_for_peer, e);
 	if (rc < 0)
 		return rc;
 	p->rdma_connected = 1;

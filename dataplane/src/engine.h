@@ -85,7 +85,7 @@ int bn_engine__add_udp_wire(struct bn_engine *eng, const struct bn_udp_wire_conf
 int bn_engine__add_rdma_port(struct bn_engine *eng, const struct bn_rdma_config *cfg, struct bn_rdma_endpoint *local,
 			     uint32_t *id, uint32_t *worker, struct bn_error *e);
 int bn_engine__rdma_connect(struct bn_engine *eng, uint32_t port_id, const struct bn_rdma_endpoint *remote,
-			    uint32_t *max_msg, struct bn_error *e);
+			    int wait_for_peer, uint32_t *max_msg, struct bn_error *e);
 /* Hot-swap of a wire's path, make before break: prepare adds a second path (wire id) that
  * receives (its data held) and sends keepalives; cutover moves transmission to it and ends
  * the old path with drain markers; finish drops the old path (or, before cutover, abandons

@@ -27,6 +27,9 @@ struct bn_rdma_queue {
 	uint64_t rq_head, rq_tail;   /* receives posted / completed */
 	uint64_t sq_head, sq_tail;   /* send work requests posted / known complete */
 	uint64_t *rq_addr, *sq_addr;
+	struct bn_pkt *backlog;      /* frames waiting for credit, sent in order */
+	uint32_t bl_mask;
+	uint64_t bl_head, bl_tail;
 	uint64_t sends;              /* SENDs posted: each used one of the peer's receive buffers */
 	uint64_t recv_total;         /* receive buffers ever posted */
 	uint64_t reported;           /* ...as last written to the peer */
@@ -35,6 +38,7 @@ struct bn_rdma_queue {
 	uint32_t credit_rkey;        /* the peer's */
 	uint64_t credit_raddr;
 	int wc_error;                /* first failed completion status */
+	int wait_peer;               /* write nothing until the peer has written its credits */
 	/* cold */
 	struct ibv_context *ctx;
 	struct ibv_pd *pd;
@@ -114,23 +118,9 @@ static uint32_t rdma_rx_burst(struct bn_queue *q, struct bn_pkt *pkts, uint32_t 
 	return k;
 }
 
-static uint32_t rdma_tx_burst(struct bn_queue *q, const struct bn_pkt *pkts, uint32_t n)
+/* Posts pkts[0..k) as linked SENDs (k <= send_room()); returns how many were posted. */
+static uint32_t post_sends(struct bn_rdma_queue *r, const struct bn_pkt *pkts, uint32_t k)
 {
-	struct bn_rdma_queue *r = rq_of(q);
-	reap_sends(r);
-	uint64_t credits = peer_posted(r) - r->sends;
-	/* One send slot stays free for the credit write, or two ends that both run out of
-	 * room could each wait for the other's credits forever. */
-	uint64_t room = (uint64_t)r->sq_mask - (r->sq_head - r->sq_tail);
-	uint32_t k = n < BN_BURST ? n : BN_BURST;
-	if (credits < k) {
-		bn_count(q->counters, BN_PC_rdma_no_credit, k - credits);
-		k = (uint32_t)credits;
-	}
-	if (room < k)
-		k = (uint32_t)room;
-	if (k == 0)
-		return 0;
 	struct ibv_send_wr wr[BN_BURST];
 	struct ibv_sge sge[BN_BURST];
 	for (uint32_t i = 0; i < k; i++) {
@@ -150,15 +140,73 @@ static uint32_t rdma_tx_burst(struct bn_queue *q, const struct bn_pkt *pkts, uin
 	int rc = ibv_post_send(r->qp, wr, &bad);
 	if (bn_unlikely(rc)) {
 		posted = bad ? (uint32_t)(bad - wr) : 0;
-		q->tx_errno = rc;
+		r->q.tx_errno = rc;
 	}
 	/* Inline data was copied when posted: those frames are free already. */
 	for (uint32_t i = 0; i < posted; i++)
 		if (pkts[i].len <= r->max_inline)
-			bn_pool__free(q->pool, pkts[i].addr);
+			bn_pool__free(r->q.pool, pkts[i].addr);
 	r->sq_head += posted;
 	r->sends += posted;
 	return posted;
+}
+
+/* SENDs that may be posted now: one per receive buffer the peer has free, and one per free
+ * send slot less one, kept for the credit write (or two ends that both ran out of room could
+ * each wait for the other's credits forever). */
+static uint32_t send_room(struct bn_rdma_queue *r)
+{
+	uint64_t credits = peer_posted(r) - r->sends;
+	uint64_t room = (uint64_t)r->sq_mask - (r->sq_head - r->sq_tail);
+	uint64_t m = credits < room ? credits : room;
+	return m < BN_BURST ? (uint32_t)m : BN_BURST;
+}
+
+/* Frames that waited for credit go out first, in order, as far as credit allows. */
+static void flush_backlog(struct bn_rdma_queue *r)
+{
+	while (r->bl_tail != r->bl_head && !r->q.tx_errno) {
+		uint32_t k = send_room(r);
+		uint32_t n = 0;
+		struct bn_pkt batch[BN_BURST];
+		while (n < k && r->bl_tail + n != r->bl_head) {
+			batch[n] = r->backlog[(r->bl_tail + n) & r->bl_mask];
+			n++;
+		}
+		if (n == 0)
+			return;
+		uint32_t posted = post_sends(r, batch, n);
+		r->bl_tail += posted;
+		if (posted < n)
+			return;
+	}
+}
+
+/* A receiver that falls behind (its worker descheduled) must not cost frames: what credit does
+ * not cover yet waits in the backlog, behind what waits already; only a full backlog refuses. */
+static uint32_t rdma_tx_burst(struct bn_queue *q, const struct bn_pkt *pkts, uint32_t n)
+{
+	struct bn_rdma_queue *r = rq_of(q);
+	reap_sends(r);
+	flush_backlog(r);
+	uint32_t taken = 0;
+	if (r->bl_tail == r->bl_head) {
+		uint32_t room = send_room(r);
+		uint32_t k = n < room ? n : room;
+		if (k) {
+			taken = post_sends(r, pkts, k);
+			if (taken < k)
+				return taken;   /* the post failed (tx_errno): the rest is dropped */
+		}
+	}
+	uint32_t direct = taken;
+	while (taken < n && r->bl_head - r->bl_tail <= r->bl_mask)
+		r->backlog[r->bl_head++ & r->bl_mask] = pkts[taken++];
+	if (taken > direct)
+		bn_count(q->counters, BN_PC_rdma_credit_waits, taken - direct);
+	if (taken < n)
+		bn_count(q->counters, BN_PC_rdma_no_credit, n - taken);
+	return taken;
 }
 
 static void refill(struct bn_rdma_queue *r)
@@ -203,6 +251,14 @@ static void refill(struct bn_rdma_queue *r)
  * could run short. */
 static void report_credits(struct bn_rdma_queue *r)
 {
+	/* The end that connected first stays quiet until the peer, connected after it, has
+	 * written: before that the peer's queue pair may not accept anything yet, and what we
+	 * sent would use up the transport's retries and fail ours. */
+	if (r->wait_peer) {
+		if (peer_posted(r) == 0)
+			return;
+		r->wait_peer = 0;
+	}
 	uint64_t unreported = r->recv_total - r->reported;
 	if (unreported == 0 || (r->reported && unreported < (r->rq_mask + 1) / CREDIT_EVERY_DIV))
 		return;
@@ -233,6 +289,7 @@ static void rdma_service(struct bn_queue *q)
 	reap_sends(r);
 	refill(r);
 	report_credits(r);
+	flush_backlog(r);
 }
 
 static int rdma_housekeep(struct bn_queue *q)
@@ -250,7 +307,8 @@ static int rdma_drain(struct bn_queue *q, uint64_t timeout_ns)
 	const struct timespec pause = {0, 20 * 1000};
 	for (;;) {
 		reap_sends(r);
-		if (r->sq_tail == r->sq_head)
+		flush_backlog(r);
+		if (r->sq_tail == r->sq_head && r->bl_tail == r->bl_head)
 			return 0;
 		if (r->wc_error || bn_now_ns() >= deadline)
 			return -1;
@@ -465,9 +523,11 @@ int bn_rdma_queue__open(struct bn_queue **out, struct bn_pool *pool,
 	memset(r, 0, sizeof(*r));
 	r->rq_addr = calloc(cfg->rq_depth, sizeof(uint64_t));
 	r->sq_addr = calloc(cfg->sq_depth, sizeof(uint64_t));
+	r->backlog = calloc(cfg->sq_depth, sizeof(struct bn_pkt));
+	r->bl_mask = cfg->sq_depth - 1;
 	size_t credit_len = ((1 + cfg->sq_depth) * sizeof(uint64_t) + 4095) & ~(size_t)4095;
 	r->credit = aligned_alloc(4096, credit_len);
-	if (!r->rq_addr || !r->sq_addr || !r->credit) {
+	if (!r->rq_addr || !r->sq_addr || !r->backlog || !r->credit) {
 		rc = bn_fail(e, ENOMEM, "rdma_open", "out of memory");
 		goto err_mem;
 	}
@@ -567,15 +627,18 @@ err_ctx:
 	ibv_close_device(r->ctx);
 err_mem:
 	free(r->credit);
+	free(r->backlog);
 	free(r->sq_addr);
 	free(r->rq_addr);
 	free(r);
 	return rc;
 }
 
-int bn_rdma_queue__connect(struct bn_queue *q, const struct bn_rdma_endpoint *remote, struct bn_error *e)
+int bn_rdma_queue__connect(struct bn_queue *q, const struct bn_rdma_endpoint *remote, int wait_for_peer,
+			   struct bn_error *e)
 {
 	struct bn_rdma_queue *r = rq_of(q);
+	r->wait_peer = wait_for_peer;
 	static const uint8_t zero[16];
 	struct ibv_qp_attr rtr = {
 		.qp_state = IBV_QPS_RTR,
@@ -598,10 +661,11 @@ int bn_rdma_queue__connect(struct bn_queue *q, const struct bn_rdma_endpoint *re
 		return bn_fail(e, rc, "rdma_qp_rtr", "queue pair %u to RTR (peer QPN %u, path MTU %u): %s", r->qp->qp_num,
 			       remote->qpn, mtu_bytes(rtr.path_mtu), strerror(rc));
 	/* Credits keep receive buffers posted ahead of every SEND, so an RNR is a bug: retry
-	 * it forever rather than break the queue pair. Timeout 14 (67 ms) x 7 retries: a dead
-	 * peer fails the queue pair in about half a second. */
+	 * it forever rather than break the queue pair. Transport retries are finite: timeout 14
+	 * (67 ms), 6 retries (7 means forever to some providers, rxe among them): a dead peer
+	 * fails the queue pair in about half a second, and the controller fails the wire over. */
 	struct ibv_qp_attr rts = {
-		.qp_state = IBV_QPS_RTS, .timeout = 14, .retry_cnt = 7, .rnr_retry = 7,
+		.qp_state = IBV_QPS_RTS, .timeout = 14, .retry_cnt = 6, .rnr_retry = 7,
 		.sq_psn = r->psn, .max_rd_atomic = 1,
 	};
 	rc = ibv_modify_qp(r->qp, &rts, IBV_QP_STATE | IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT | IBV_QP_RNR_RETRY |
@@ -633,6 +697,8 @@ void bn_rdma_queue__close(struct bn_queue *q)
 	for (uint64_t i = r->sq_tail; i != r->sq_head; i++)
 		if (r->sq_addr[i & r->sq_mask] != NO_FRAME)
 			bn_pool__give_back(q->pool, r->sq_addr[i & r->sq_mask]);
+	for (uint64_t i = r->bl_tail; i != r->bl_head; i++)
+		bn_pool__give_back(q->pool, r->backlog[i & r->bl_mask].addr);
 	ibv_destroy_cq(r->rcq);
 	ibv_destroy_cq(r->scq);
 	ibv_dereg_mr(r->credit_mr);
@@ -640,6 +706,7 @@ void bn_rdma_queue__close(struct bn_queue *q)
 	ibv_dealloc_pd(r->pd);
 	ibv_close_device(r->ctx);
 	free(r->credit);
+	free(r->backlog);
 	free(r->sq_addr);
 	free(r->rq_addr);
 	free(r);

@@ -76,8 +76,10 @@ struct bn_pool;
  * The queue is not polled until connected. */
 int bn_rdma_queue__open(struct bn_queue **out, struct bn_pool *pool,
 			const struct bn_rdma_config *cfg, struct bn_rdma_endpoint *local, struct bn_error *e);
-/* INIT -> RTR -> RTS against the peer's endpoint; errors name the step. */
-int bn_rdma_queue__connect(struct bn_queue *q, const struct bn_rdma_endpoint *remote, struct bn_error *e);
+/* INIT -> RTR -> RTS against the peer's endpoint; errors name the step. `wait_for_peer`: the
+ * peer connects after this end (it waits for our endpoint): write nothing until it has. */
+int bn_rdma_queue__connect(struct bn_queue *q, const struct bn_rdma_endpoint *remote, int wait_for_peer,
+			   struct bn_error *e);
 /* Largest inner frame plus header both ends' receive buffers take. */
 uint32_t bn_rdma_queue__max_msg(const struct bn_queue *q);
 /* Queue detached from its worker (or never attached): error state, frames back to the pool,
