@@ -42,6 +42,8 @@ export interface LocalClusterSettings {
   /** Mutual TLS with certificates from this `banana pki` folder (a CA in it; host and `cli`
    * certificates are issued as needed). Default: no TLS. */
   pkiDir?: string;
+  /** How long a daemon may take to answer on its API. Default 30 s. */
+  startTimeoutMs?: number;
 }
 
 /** A TCP port on loopback that nothing listens on right now. */
@@ -127,11 +129,12 @@ export class LocalCluster {
     };
     this.daemons.set(host, d);
     this.started.set(host, { address, configFile });
-    const deadline = Date.now() + 30_000;
+    const limitMs = this.s.startTimeoutMs ?? 30_000;
+    const deadline = Date.now() + limitMs;
     for (;;) {
       if (child.exitCode !== null) throw new Error(`bananad ${host} exited with ${child.exitCode}:\n${out}`);
       if (out.includes('"event":"listening"')) return d;
-      if (Date.now() > deadline) throw new Error(`bananad ${host} did not start within 30 s:\n${out}`);
+      if (Date.now() > deadline) throw new Error(`bananad ${host} did not start within ${limitMs / 1000} s:\n${out}`);
       await new Promise((r) => setTimeout(r, 50));
     }
   }

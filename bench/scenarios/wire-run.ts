@@ -21,7 +21,8 @@ export interface WireBenchSettings {
 }
 
 export const WIRE_QUICK: Omit<WireBenchSettings, 'progress'> = { frameSizes: [64], repetitions: 1, warmupMs: 300, durationMs: 1000, rttProbes: 300 };
-export const WIRE_FULL: Omit<WireBenchSettings, 'progress'> = { frameSizes: [64, 1400], repetitions: 3, warmupMs: 500, durationMs: 2000, rttProbes: 2000 };
+/** Full: 64, 256 and 1400 B, and 1514 B, the largest frame of the VMs' MTU (1500). */
+export const WIRE_FULL: Omit<WireBenchSettings, 'progress'> = { frameSizes: [64, 256, 1400, 1514], repetitions: 3, warmupMs: 500, durationMs: 2000, rttProbes: 2000 };
 
 export type Measure = 'throughput' | 'latency';
 
@@ -42,19 +43,28 @@ export interface PingPongEnds {
   client: string;
   server: string;
   serverIp: string;
+  /** On other hosts: each end's command prefix, and where udp-pingpong is there. */
+  clientExec?: string[];
+  serverExec?: string[];
+  binDir?: string;
 }
 
-export async function udpPingPong(t: WireTopology, s: WireBenchSettings, ends?: PingPongEnds): Promise<{ p50: number; p99: number; p999: number }> {
-  const e = ends ?? { client: t.vmB.name, server: t.vmA.name, serverIp: WIRE_BENCH.vmA.ip };
-  const bin = join(nativeDir(), 'udp-pingpong');
-  const server = spawn(bin, ['server', '--netns', e.server, '--bind', e.serverIp, '--port', '7600'], { stdio: ['ignore', 'ignore', 'pipe'] });
+/** The two VMs of a wire topology as ping-pong ends. */
+export const vmPingPong = (t: WireTopology): PingPongEnds => ({ client: t.vmB.name, server: t.vmA.name, serverIp: WIRE_BENCH.vmA.ip });
+
+export async function udpPingPong(s: Pick<WireBenchSettings, 'rttProbes'>, e: PingPongEnds): Promise<{ p50: number; p99: number; p999: number }> {
+  const bin = join(e.binDir ?? nativeDir(), 'udp-pingpong');
+  const netns = (ns: string) => (ns ? ['--netns', ns] : []);
+  const [sCmd, ...sArgs] = [...(e.serverExec ?? []), bin, 'server', ...netns(e.server), '--bind', e.serverIp, '--port', '7600'];
+  const server = spawn(sCmd!, sArgs, { stdio: ['ignore', 'ignore', 'pipe'] });
   try {
     await new Promise<void>((resolve, reject) => {
       server.stderr.on('data', (d: Buffer) => (d.toString().includes('ready') ? resolve() : undefined));
       server.on('exit', (code) => reject(new Error(`udp-pingpong server exited ${code}`)));
     });
     const out = await new Promise<string>((resolve, reject) => {
-      const c = spawn(bin, ['client', '--netns', e.client, '--server', e.serverIp, '--port', '7600', '--count', String(s.rttProbes)]);
+      const [cCmd, ...cArgs] = [...(e.clientExec ?? []), bin, 'client', ...netns(e.client), '--server', e.serverIp, '--port', '7600', '--count', String(s.rttProbes)];
+      const c = spawn(cCmd!, cArgs);
       // Each lost probe costs the client a 1 s receive timeout: never let a broken path hang the run.
       const guard = setTimeout(() => c.kill(), 60_000);
       c.on('exit', () => clearTimeout(guard));
@@ -144,7 +154,7 @@ export async function runWirePaths(r: WireRun, s: WireBenchSettings): Promise<{ 
           push(lat, `${p.name}@${size}`, frames);
           step(`[rep ${rep + 1}] ${p.name.padEnd(w)} ${String(size).padStart(5)} B  frame rtt p50 ${frames.p50.toFixed(1)} us  p99 ${frames.p99.toFixed(1)} us`);
         }
-        const sockets = await udpPingPong(t, s);
+        const sockets = await udpPingPong(s, vmPingPong(t));
         push(udp, p.name, sockets);
         step(`[rep ${rep + 1}] ${p.name.padEnd(w)} udp socket ping-pong p50 ${sockets.p50.toFixed(1)} us  p99 ${sockets.p99.toFixed(1)} us`);
       } finally {
@@ -163,6 +173,12 @@ export async function runWirePaths(r: WireRun, s: WireBenchSettings): Promise<{ 
     results.push({
       scenario: r.scenario, frameBytes: size, metric: 'mpps', value: round3(v.median), unit: 'Mpps', baseline: r.base.name,
       baselineValue: round3(b.median), ratio: ratioOf(v.median, b.median), detail: detail(v, b),
+    });
+    // The same rates as bits on a wire (frame, preamble, FCS and gap: 24 B more per frame).
+    const gbps = (mpps: number) => round3((mpps * (size + 24) * 8) / 1e3);
+    results.push({
+      scenario: r.scenario, frameBytes: size, metric: 'gbps', value: gbps(v.median), unit: 'Gbit/s (L1, at the far VM)', baseline: r.base.name,
+      baselineValue: gbps(b.median), ratio: ratioOf(v.median, b.median), detail: { runs: v.runs.map(gbps), baselineRuns: b.runs.map(gbps) },
     });
   }
   for (const size of s.frameSizes) {

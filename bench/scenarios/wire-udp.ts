@@ -83,7 +83,7 @@ export async function runWireUdp(s: WireBenchSettings): Promise<BenchResult[]> {
     // The floor: UDP sockets host to host on the bare underlay, no wire and no VM at all.
     const bare: number[] = [];
     for (let rep = 0; rep < s.repetitions; rep++) {
-      const r = await udpPingPong(t, s, { client: t.hostB.name, server: t.hostA.name, serverIp: WIRE_BENCH.underlay.hostA });
+      const r = await udpPingPong(s, { client: t.hostB.name, server: t.hostA.name, serverIp: WIRE_BENCH.underlay.hostA });
       bare.push(r.p50);
       step(`[rep ${rep + 1}] underlay host-to-host udp socket ping-pong p50 ${r.p50.toFixed(1)} us`);
     }

@@ -15,6 +15,14 @@ export interface CommonOptions {
   ifname: string;
   /** Network namespace name under /run/netns; the tool setns()es into it. */
   netns?: string;
+  /** Run it on another host: the command prefix that gets there (`['ssh', '-tt', 'node2']`)
+   * and the tool's path on that host (default: this one's). */
+  on?: RemoteHost;
+}
+
+export interface RemoteHost {
+  exec: string[];
+  bin?: string;
 }
 
 export interface SendOptions extends CommonOptions {
@@ -214,8 +222,9 @@ interface Run {
   exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-function startTool(sub: Subcommand, args: string[], cpu?: number): Run {
-  const argv = cpu === undefined ? [trafficBinary(), ...args] : ['taskset', '-c', String(cpu), trafficBinary(), ...args];
+function startTool(sub: Subcommand, args: string[], cpu?: number, on?: RemoteHost): Run {
+  const tool = [...(on?.exec ?? []), on?.bin ?? trafficBinary()];
+  const argv = cpu === undefined ? [...tool, ...args] : ['taskset', '-c', String(cpu), ...tool, ...args];
   const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
@@ -394,7 +403,7 @@ export async function startReflector(opts: ReflectOptions): Promise<Reflector> {
     batch: opts.batch,
     'qdisc-bypass': opts.qdiscBypass,
   });
-  const run = startTool('reflect', args);
+  const run = startTool('reflect', args, undefined, opts.on);
   await waitReady('reflect', run, opts.readyTimeoutMs ?? 10_000);
   const s = stopper('reflect', run, parseReflect);
   return { pid: run.child.pid ?? -1, stop: () => s.stop('SIGTERM'), kill: s.kill };
@@ -433,5 +442,5 @@ export function rtt(opts: RttOptions): Promise<RttResult> {
     'busy-poll': opts.busyPoll,
     'qdisc-bypass': opts.qdiscBypass,
   });
-  return finish('rtt', startTool('rtt', args), parseRtt);
+  return finish('rtt', startTool('rtt', args, undefined, opts.on), parseRtt);
 }
