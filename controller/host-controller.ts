@@ -404,14 +404,17 @@ export class HostController {
     await this.serial.run(`spike:${name}`, async () => {
       const to = this.requested.get(name);
       const s = this.spikes.get(name);
-      if (!to || !s) return;
+      // A moving Spike's wire belongs to the migration until it is done or aborted.
+      if (!to || !s || this.mover.moving(name)) return;
       let type: WireType;
       let corm: string;
       // A dead wire's Corm is passed over when the Spike asked for any Corm of a network.
       const failed = s.wire !== undefined && this.failedWires.has(s.wire.wireId);
       const dead = s.wire !== undefined && (failed || s.wire.state() === 'down');
       try {
-        ({ type, corm } = await this.resolveTarget(to, s.mtu, { ...(s.corm ? { current: s.corm } : {}), ...(dead && s.corm ? { avoid: s.corm } : {}) }));
+        // A silent Corm is passed over; a failed queue pair only rules rdma out (its hold-down).
+        const silent = s.wire !== undefined && s.wire.state() === 'down';
+        ({ type, corm } = await this.resolveTarget(to, s.mtu, { ...(s.corm ? { current: s.corm } : {}), ...(silent && s.corm ? { avoid: s.corm } : {}) }));
       } catch (err) {
         if (!(err instanceof ControllerError)) throw err;
         const reason = err.message.split('\n')[0]!;
@@ -721,14 +724,13 @@ export class HostController {
       if (!s) throw new ControllerError('not-found', `no Spike ${this.config.host}/${name}`, { spike: name });
       // A migration moves the wire's far end over udp: an rdma wire turns udp first, by hot-swap
       // (nothing lost); the target places it anew once the move has settled.
-      const swapped = (phase === 'prepare' || phase === 'all') && s.wire?.type === 'rdma';
-      if (swapped) await this.swapLocked(s, 'udp');
+      if ((phase === 'prepare' || phase === 'all') && s.wire?.type === 'rdma' && !this.mover.moving(name)) await this.swapLocked(s, 'udp');
       try {
         return await this.mover.run(s, to, phase, waitMs);
-      } catch (err) {
-        // The Spike stays: placement may take it back to rdma (after this lock is released).
-        if (swapped) setImmediate(() => void this.reevaluate(name).catch(() => undefined));
-        throw err;
+      } finally {
+        // A Spike that stays here with no move under way (aborted, or it failed to start) is
+        // placed again once this lock is released: an rdma wire swapped to udp comes back.
+        if (this.spikes.has(name) && !this.mover.moving(name)) setImmediate(() => void this.reevaluate(name).catch(() => undefined));
       }
     });
   }

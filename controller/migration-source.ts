@@ -58,6 +58,11 @@ export class SpikeMover {
 
   constructor(private readonly host: MoverHost) {}
 
+  /** A migration of this Spike is under way (prepared, not yet done or aborted). */
+  moving(name: string): boolean {
+    return this.migrations.has(name);
+  }
+
   /** Runs one phase (or, for `all`, every phase left, waiting up to waitMs for the interface
    * after quiesce). The caller serializes calls per Spike. */
   async run(s: MovingSpike, to: string, phase: MigrationPhase, waitMs: number): Promise<MigrationView> {

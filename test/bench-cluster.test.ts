@@ -1,6 +1,7 @@
 // `banana bench wire-udp --hosts FILE`: the wire benchmark on hosts given by config, driving the
 // daemons already running there. Here the "cluster" is the reference topology's namespaces with
-// real bananad processes, reached with an empty command prefix (on a cluster: ssh).
+// real bananad processes, reached with an empty command prefix or one that runs its arguments
+// as ssh does (on a cluster: ssh).
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,7 +24,9 @@ describe('bench on hosts given by config (--hosts)', () => {
     secret: TEST_SECRET,
     spike: { host: 'hostB', api, exec: [], netns: topo.hostB.ns.name, underlayIp: topo.hostB.underlayIp },
     corm: { id: 'hostA/nic0', exec: [], netns: topo.hostA.ns.name, underlayIp: topo.hostA.underlayIp },
-    peer: { exec: [], netns: topo.ext.ns.name, ifname: 'eth0', ip: topo.ext.ip, mac: topo.ext.eth0.mac },
+    // A prefix like ssh's (it runs its arguments as a command), so the remote path is taken:
+    // tools under `timeout`, stopped with pkill on the host.
+    peer: { exec: ['sh', '-c', 'exec "$@"', 'sh'], netns: topo.ext.ns.name, ifname: 'eth0', ip: topo.ext.ip, mac: topo.ext.eth0.mac },
     vm: { ip: '10.50.0.77', prefixLen: 24 },
   });
 

@@ -21,7 +21,7 @@ import { waitFor } from './support/engine.js';
 import { rdmaTests } from './support/rdma-guest.js';
 
 // Long enough to outlast the failover itself under emulation (seconds of API round trips).
-const HOLD_DOWN_MS = 10_000;
+const HOLD_DOWN_MS = 20_000;
 /** Every daemon: the RDMA device; Spike rings of 2048 (emulation stalls the guest for a few
  * hundred ms at times: the default 512 overflows at the tests' rates). */
 const extra = { rdma: { device: '', holdDownMs: HOLD_DOWN_MS }, spikes: { ringSize: 2048 } };
@@ -128,7 +128,7 @@ await rdmaTests('controllers with rdma wires', fileURLToPath(import.meta.url), (
       await waitFor('the wire failed over to udp', async () => {
         const [w] = await wires(b);
         return w?.type === 'udp' && w.state === 'up';
-      }, 20_000);
+      }, 30_000);
       const failoverMs = Date.now() - t0;
       expect(await topo.vm1.ns.exec(['ping', '-c', '2', '-i', '0.2', topo.ext.ip])).toMatch(/2 received/);
       expect(events.find((e) => e.type === 'wire-failed' && e.wire === before!.id)).toMatchObject({ side: 'spike', wireType: 'rdma' });

@@ -145,7 +145,8 @@ await rdmaTests('rdma wire', fileURLToPath(import.meta.url), (device) => {
       await waitFor('second wire up', () => x.state() === 'up' && y.state() === 'up', 10_000);
       y.close();
       await waitFor('wire down', () => x.state() === 'down', 5000);
-      await waitFor('queue-failed for the wire whose peer vanished', () => failures.some((f) => f.wire === x), 10_000);
+      // Retries exhausted: 7 tries of 1.07 s.
+      await waitFor('queue-failed for the wire whose peer vanished', () => failures.some((f) => f.wire === x), 20_000);
       expect(x.carrier!.counters().rdma_wc_errors).toBeGreaterThan(0n);
       a.off('queue-failed', onFailure);
       x.close();
@@ -160,7 +161,7 @@ await rdmaTests('rdma wire', fileURLToPath(import.meta.url), (device) => {
       a.on('queue-failed', onFailure);
       ca.connect(cb.endpoint, { waitForPeer: true });
       const x = a.addRdmaWire({ carrier: ca, wireId: 9, keepaliveMs: 20 });
-      // Longer than the transport's retries (~0.5 s): anything sent now would fail the queue pair.
+      // Longer than one transport timeout (1.07 s): anything sent now would be retried unanswered.
       await new Promise((r) => setTimeout(r, 1500));
       expect(ca.counters().rdma_credit_writes).toBe(0n);
       cb.connect(ca.endpoint);

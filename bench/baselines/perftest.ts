@@ -1,4 +1,4 @@
-/** perftest's ib_send_lat and ib_send_bw on one RDMA device: the verbs-level floor an `rdma`
+/** perftest's ib_send_lat, ib_write_lat and ib_send_bw on one RDMA device: the verbs-level floor an `rdma`
  * wire is compared with. Server and client run here, exchanging over TCP on loopback; on one
  * device (Soft-RoCE on lo) the queue pairs talk to each other through it. */
 import { spawn } from 'node:child_process';
@@ -45,11 +45,12 @@ async function runPair(tool: string, args: string[], timeoutMs: number): Promise
   }
 }
 
-/** Round trip of SEND/RECV ping-pong (ib_send_lat reports half of it; doubled here). */
-export async function ibSendLat(e: PerftestEnds, size: number, iterations: number): Promise<{ p50: number; p99: number; p999: number }> {
-  const out = await runPair('ib_send_lat', ['-d', e.device, '-x', String(e.gidIndex), '-s', String(size), '-n', String(iterations)], 120_000);
+/** Round trip of a ping-pong of SENDs (ib_send_lat) or RDMA WRITEs (ib_write_lat, polling the
+ * written buffer); the tools report half of it, doubled here. */
+export async function ibLat(tool: 'ib_send_lat' | 'ib_write_lat', e: PerftestEnds, size: number, iterations: number): Promise<{ p50: number; p99: number; p999: number }> {
+  const out = await runPair(tool, ['-d', e.device, '-x', String(e.gidIndex), '-s', String(size), '-n', String(iterations)], 120_000);
   // #bytes #iterations t_min t_max t_typical t_avg t_stdev 99% 99.9%
-  const r = row(out, size, 'ib_send_lat');
+  const r = row(out, size, tool);
   return { p50: 2 * r[4]!, p99: 2 * (r[7] ?? r[4]!), p999: 2 * (r[8] ?? r[4]!) };
 }
 

@@ -2,7 +2,7 @@
  * the bench drives hosts that already run bananad: it adds a test "VM" on the Spike host (a
  * namespace and a veth whose host end becomes a Spike), wires it to a Corm through the Spike
  * host's API, and runs the traffic tools on the hosts through each host's command prefix
- * (`["ssh", "-tt", "root@node2"]`; `[]` for this machine). See bench/README.md. */
+ * (`["ssh", "root@node2"]`; `[]` for this machine). See bench/README.md. */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 

@@ -71,11 +71,12 @@ export async function runClusterWire(scenario: ScenarioName, type: 'udp' | 'rdma
   const remote = (h: ClusterHost): RemoteHost => ({ exec: h.exec, ...(binDir ? { bin: `${binDir}/banana-traffic` } : {}) });
   const pingDir = binDir ?? dirname(trafficBinary());
   s.progress(`cluster: test VM on ${c.spike.host}, ${type} wire to ${c.corm.id}, peer ${c.peer.ip}`);
-  await removeVm(c); // a previous run that was killed
+  // What a killed run left: the Spike first (it holds the tap), then the VM.
   await api.request('DELETE', `/v1/spikes/${SPIKE}`).catch(() => undefined);
-  await createVm(c);
+  await removeVm(c);
   const results: BenchResult[] = [];
   try {
+    await createVm(c);
     const wire = await wireVm(api, c, type);
     s.progress(`cluster: wire ${wire.id} (${wire.type}) up, MTU ${wire.mtu}`);
     const frames = new Map<number, { p50: number[]; p99: number[] }>();

@@ -5,7 +5,7 @@
  * Soft-RoCE guest and reports what it measured there: compare only its ratios (emulated). */
 import { Engine, rdmaDevices } from '../../dataplane/lib/index.js';
 import { localRdmaDevice, rdmaVmUnavailable, runInRdmaVm } from '../baselines/rdma-vm.js';
-import { ibSendBw, ibSendLat, type PerftestEnds } from '../baselines/perftest.js';
+import { ibSendBw, ibLat, type PerftestEnds } from '../baselines/perftest.js';
 import { ratioOf, type BenchReport, type BenchResult } from '../contract.js';
 import { round3, summarize } from '../stats.js';
 import { buildWireTopology, type WireTopology } from './wire-topology.js';
@@ -62,6 +62,9 @@ function perftestEnds(device: string): PerftestEnds {
   return { device, gidIndex: (v4 ?? port?.gids[0])?.index ?? 0 };
 }
 
+/** The verbs floors: SEND/RECV (what the wire uses) and RDMA WRITE ping-pong. */
+const LAT_TOOLS = ['ib_send_lat', 'ib_write_lat'] as const;
+
 async function runHere(device: string, s: WireBenchSettings): Promise<BenchResult[]> {
   const t = await buildWireTopology();
   try {
@@ -72,13 +75,16 @@ async function runHere(device: string, s: WireBenchSettings): Promise<BenchResul
       s,
     );
     // The verbs floor on the same device, per frame size: ping-pong round trips and streaming.
-    const lat = new Map<number, { p50: number[]; p99: number[] }>();
+    const lat = new Map<string, { p50: number[]; p99: number[] }>();
     const bw = new Map<number, number[]>();
     for (let rep = 0; rep < reps; rep++) {
       for (const size of s.frameSizes) {
-        const l = await ibSendLat(ends, size, s.rttProbes);
-        lat.set(size, { p50: [...(lat.get(size)?.p50 ?? []), l.p50], p99: [...(lat.get(size)?.p99 ?? []), l.p99] });
-        step(`[rep ${rep + 1}] ib_send_lat ${String(size).padStart(5)} B  rtt p50 ${l.p50.toFixed(1)} us  p99 ${l.p99.toFixed(1)} us`);
+        for (const tool of LAT_TOOLS) {
+          const l = await ibLat(tool, ends, size, s.rttProbes);
+          const key = `${tool}@${size}`;
+          lat.set(key, { p50: [...(lat.get(key)?.p50 ?? []), l.p50], p99: [...(lat.get(key)?.p99 ?? []), l.p99] });
+          step(`[rep ${rep + 1}] ${tool.padEnd(12)} ${String(size).padStart(5)} B  rtt p50 ${l.p50.toFixed(1)} us  p99 ${l.p99.toFixed(1)} us`);
+        }
         const b = await ibSendBw(ends, size, Math.max(1, Math.round(s.durationMs / 1000)));
         bw.set(size, [...(bw.get(size) ?? []), b.gbps]);
         step(`[rep ${rep + 1}] ib_send_bw  ${String(size).padStart(5)} B  ${b.gbps.toFixed(3)} Gbit/s  ${b.mpps.toFixed(3)} Mpps`);
@@ -86,15 +92,17 @@ async function runHere(device: string, s: WireBenchSettings): Promise<BenchResul
     }
     const extra: BenchResult[] = [];
     for (const size of s.frameSizes) {
-      for (const m of ['p50', 'p99'] as const) {
-        const ours = results.find((r) => r.frameBytes === size && r.metric === `rtt_${m}_us` && r.baseline === 'kernel-vxlan');
-        const b = summarize(lat.get(size)?.[m] ?? []);
-        if (!ours) continue;
-        extra.push({
-          scenario: 'wire-rdma', frameBytes: size, metric: `rtt_${m}_us`, value: ours.value, unit: 'us', baseline: 'ib_send_lat',
-          baselineValue: round3(b.median), ratio: ratioOf(ours.value, b.median),
-          detail: { baselineRuns: b.runs.map(round3), dut: 'frame round trip VM -> tap -> engine -> queue pair -> engine -> tap -> VM reflector and back', baselineDescription: `ib_send_lat -d ${device} -x ${ends.gidIndex} -s ${size} (reported one-way, doubled)` },
-        });
+      for (const tool of LAT_TOOLS) {
+        for (const m of ['p50', 'p99'] as const) {
+          const ours = results.find((r) => r.frameBytes === size && r.metric === `rtt_${m}_us` && r.baseline === 'kernel-vxlan');
+          const b = summarize(lat.get(`${tool}@${size}`)?.[m] ?? []);
+          if (!ours) continue;
+          extra.push({
+            scenario: 'wire-rdma', frameBytes: size, metric: `rtt_${m}_us`, value: ours.value, unit: 'us', baseline: tool,
+            baselineValue: round3(b.median), ratio: ratioOf(ours.value, b.median),
+            detail: { baselineRuns: b.runs.map(round3), dut: 'frame round trip VM -> tap -> engine -> queue pair -> engine -> tap -> VM reflector and back', baselineDescription: `${tool} -d ${device} -x ${ends.gidIndex} -s ${size} (reported one-way, doubled)` },
+          });
+        }
       }
       const mpps = results.find((r) => r.frameBytes === size && r.metric === 'mpps');
       const b = summarize(bw.get(size) ?? []);

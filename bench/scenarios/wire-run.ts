@@ -4,7 +4,7 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { nativeDir } from '../../dataplane/lib/paths.js';
-import { rtt, startReflector, type HistogramBins } from '../traffic/traffic.js';
+import { remoteArgv, rtt, startReflector, stopRemote, type HistogramBins, type RemoteHost } from '../traffic/traffic.js';
 import { ratioOf, type BenchResult, type ScenarioName } from '../contract.js';
 import { mergeBins, round3, summarize } from '../stats.js';
 import { WIRE_BENCH, type WireTopology } from './wire-topology.js';
@@ -55,15 +55,18 @@ export const vmPingPong = (t: WireTopology): PingPongEnds => ({ client: t.vmB.na
 export async function udpPingPong(s: Pick<WireBenchSettings, 'rttProbes'>, e: PingPongEnds): Promise<{ p50: number; p99: number; p999: number }> {
   const bin = join(e.binDir ?? nativeDir(), 'udp-pingpong');
   const netns = (ns: string) => (ns ? ['--netns', ns] : []);
-  const [sCmd, ...sArgs] = [...(e.serverExec ?? []), bin, 'server', ...netns(e.server), '--bind', e.serverIp, '--port', '7600'];
+  const serverOn: RemoteHost = { exec: e.serverExec ?? [] };
+  const serverArgs = ['server', ...netns(e.server), '--bind', e.serverIp, '--port', '7600'];
+  const [sCmd, ...sArgs] = remoteArgv(serverOn, bin, serverArgs);
   const server = spawn(sCmd!, sArgs, { stdio: ['ignore', 'ignore', 'pipe'] });
   try {
     await new Promise<void>((resolve, reject) => {
-      server.stderr.on('data', (d: Buffer) => (d.toString().includes('ready') ? resolve() : undefined));
-      server.on('exit', (code) => reject(new Error(`udp-pingpong server exited ${code}`)));
+      const guard = setTimeout(() => reject(new Error(`udp-pingpong server (${[sCmd, ...sArgs].join(' ')}) not ready within 10 s`)), 10_000);
+      server.stderr.on('data', (d: Buffer) => (d.toString().includes('ready') ? (clearTimeout(guard), resolve()) : undefined));
+      server.on('exit', (code) => (clearTimeout(guard), reject(new Error(`udp-pingpong server exited ${code}`))));
     });
     const out = await new Promise<string>((resolve, reject) => {
-      const [cCmd, ...cArgs] = [...(e.clientExec ?? []), bin, 'client', ...netns(e.client), '--server', e.serverIp, '--port', '7600', '--count', String(s.rttProbes)];
+      const [cCmd, ...cArgs] = remoteArgv({ exec: e.clientExec ?? [] }, bin, ['client', ...netns(e.client), '--server', e.serverIp, '--port', '7600', '--count', String(s.rttProbes)]);
       const c = spawn(cCmd!, cArgs);
       // Each lost probe costs the client a 1 s receive timeout: never let a broken path hang the run.
       const guard = setTimeout(() => c.kill(), 60_000);
@@ -75,6 +78,8 @@ export async function udpPingPong(s: Pick<WireBenchSettings, 'rttProbes'>, e: Pi
     const r = JSON.parse(out) as { rttNs: { p50: number; p99: number; p999: number } };
     return { p50: r.rttNs.p50 / 1000, p99: r.rttNs.p99 / 1000, p999: r.rttNs.p999 / 1000 };
   } finally {
+    // On another host the server is stopped there; the local end of its prefix goes too.
+    if (serverOn.exec.length > 0) await stopRemote(serverOn, `${bin} ${serverArgs.join(' ')}`);
     server.kill();
   }
 }

@@ -15,7 +15,7 @@ export interface CommonOptions {
   ifname: string;
   /** Network namespace name under /run/netns; the tool setns()es into it. */
   netns?: string;
-  /** Run it on another host: the command prefix that gets there (`['ssh', '-tt', 'node2']`)
+  /** Run it on another host: the command prefix that gets there (`['ssh', 'node2']`)
    * and the tool's path on that host (default: this one's). */
   on?: RemoteHost;
 }
@@ -23,6 +23,26 @@ export interface CommonOptions {
 export interface RemoteHost {
   exec: string[];
   bin?: string;
+}
+
+/** A tool on another host outlives the local end of its prefix (ssh) when that is stopped:
+ * it runs under `timeout`, which ends it there at the latest after this long. */
+const REMOTE_LIMIT_S = 900;
+
+/** Stops a tool on another host: SIGTERM to the processes there whose command line holds
+ * `pattern` (stopping the local ssh would leave it running). */
+export function stopRemote(on: RemoteHost, pattern: string): Promise<void> {
+  return new Promise((resolve) => {
+    const k = spawn(on.exec[0]!, [...on.exec.slice(1), 'pkill', '-TERM', '-f', pattern], { stdio: 'ignore' });
+    k.once('error', () => resolve());
+    k.once('close', () => resolve());
+  });
+}
+
+/** argv that runs `bin args` on `on`'s host (or here). */
+export function remoteArgv(on: RemoteHost | undefined, bin: string, args: string[]): string[] {
+  if (!on || on.exec.length === 0) return [bin, ...args];
+  return [...on.exec, 'timeout', '--preserve-status', String(REMOTE_LIMIT_S), bin, ...args];
 }
 
 export interface SendOptions extends CommonOptions {
@@ -223,8 +243,8 @@ interface Run {
 }
 
 function startTool(sub: Subcommand, args: string[], cpu?: number, on?: RemoteHost): Run {
-  const tool = [...(on?.exec ?? []), on?.bin ?? trafficBinary()];
-  const argv = cpu === undefined ? [...tool, ...args] : ['taskset', '-c', String(cpu), ...tool, ...args];
+  const tool = remoteArgv(on, on?.bin ?? trafficBinary(), args);
+  const argv = cpu === undefined ? tool : ['taskset', '-c', String(cpu), ...tool];
   const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
@@ -406,6 +426,12 @@ export async function startReflector(opts: ReflectOptions): Promise<Reflector> {
   const run = startTool('reflect', args, undefined, opts.on);
   await waitReady('reflect', run, opts.readyTimeoutMs ?? 10_000);
   const s = stopper('reflect', run, parseReflect);
+  const on = opts.on;
+  if (on && on.exec.length > 0) {
+    // Its JSON comes back through the prefix once the tool there has stopped.
+    const bin = on.bin ?? trafficBinary();
+    return { pid: run.child.pid ?? -1, stop: async () => (await stopRemote(on, `${bin} ${args.slice(0, 3).join(' ')}`), s.done()), kill: s.kill };
+  }
   return { pid: run.child.pid ?? -1, stop: () => s.stop('SIGTERM'), kill: s.kill };
 }
 

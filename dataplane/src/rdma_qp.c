@@ -310,7 +310,10 @@ static int rdma_drain(struct bn_queue *q, uint64_t timeout_ns)
 		flush_backlog(r);
 		if (r->sq_tail == r->sq_head && r->bl_tail == r->bl_head)
 			return 0;
-		if (r->wc_error || bn_now_ns() >= deadline)
+		/* A backlog that no credit will move (the peer is gone or silent) is not waited for:
+		 * its frames go back to the pool when the queue closes. */
+		int stuck = r->sq_tail == r->sq_head && send_room(r) == 0;
+		if (r->wc_error || r->q.tx_errno || stuck || bn_now_ns() >= deadline)
 			return -1;
 		nanosleep(&pause, NULL);
 	}
@@ -336,6 +339,8 @@ static void rdma_for_each_frame(struct bn_queue *q, void (*visit)(void *ctx, uin
 	for (uint64_t i = r->sq_tail; i != r->sq_head; i++)
 		if (r->sq_addr[i & r->sq_mask] != NO_FRAME)
 			visit(ctx, r->sq_addr[i & r->sq_mask], BN_IN_TX);
+	for (uint64_t i = r->bl_tail; i != r->bl_head; i++)
+		visit(ctx, r->backlog[i & r->bl_mask].addr, BN_IN_TX);
 }
 
 static const struct bn_queue_ops bn_rdma_queue_ops = {
@@ -661,11 +666,13 @@ int bn_rdma_queue__connect(struct bn_queue *q, const struct bn_rdma_endpoint *re
 		return bn_fail(e, rc, "rdma_qp_rtr", "queue pair %u to RTR (peer QPN %u, path MTU %u): %s", r->qp->qp_num,
 			       remote->qpn, mtu_bytes(rtr.path_mtu), strerror(rc));
 	/* Credits keep receive buffers posted ahead of every SEND, so an RNR is a bug: retry
-	 * it forever rather than break the queue pair. Transport retries are finite: timeout 14
-	 * (67 ms), 6 retries (7 means forever to some providers, rxe among them): a dead peer
-	 * fails the queue pair in about half a second, and the controller fails the wire over. */
+	 * it forever rather than break the queue pair. Transport retries are finite: timeout 18
+	 * (1.07 s, as UCX uses), 6 retries (7 means forever to some providers, rxe among them):
+	 * a dead peer fails the queue pair in about 7.5 s and the controller fails the wire over,
+	 * while a peer stalled for a second or two (a busy host, an emulated one) does not. The
+	 * keepalives report the wire down long before. */
 	struct ibv_qp_attr rts = {
-		.qp_state = IBV_QPS_RTS, .timeout = 14, .retry_cnt = 6, .rnr_retry = 7,
+		.qp_state = IBV_QPS_RTS, .timeout = 18, .retry_cnt = 6, .rnr_retry = 7,
 		.sq_psn = r->psn, .max_rd_atomic = 1,
 	};
 	rc = ibv_modify_qp(r->qp, &rts, IBV_QP_STATE | IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT | IBV_QP_RNR_RETRY |
