@@ -551,11 +551,11 @@ export class HostController {
     const name = s.spec.name;
     if (!s.wire || !s.connect || !s.corm) throw new ControllerError('conflict', `Spike ${this.config.host}/${name} is not connected: there is no wire to swap`, { spike: name });
     const want = type ?? s.wire.type;
-    if (!isSwappable(s.wire.type) || !isSwappable(want) || want !== s.wire.type || want === 'rdma') {
+    const swappable = isSwappable(s.wire.type) && isSwappable(want);
+    // Anything but udp -> udp asks placement: the type may be rejected (no device, a hold-down).
+    if (!swappable || s.wire.type !== 'udp' || want !== 'udp') {
       const { explanation } = await this.placement(s.corm, s.mtu);
-      const reason = explanation.candidates.find((c) => c.type === want)?.reason
-        ?? (isSwappable(s.wire.type) && isSwappable(want) ? undefined
-          : want === 'udp' || want === 'local' || want === 'rdma' ? `a ${s.wire.type} wire cannot be swapped to ${want}: ${s.wire.type === 'local' ? 'the Corm is on this host, where no network wire runs' : `the Corm is on ${s.peerHost}, not on this host`}` : `${want}: not built in this version`);
+      const reason = explanation.candidates.find((c) => c.type === want)?.reason ?? (swappable ? undefined : this.unswappable(s, want));
       if (reason) throw new ControllerError('no-wire-fits', `cannot hot-swap ${s.wire.type} wire ${s.wire.wireId} to ${want}: ${reason}`, { spike: name, type: want }, explanation);
     }
     const wire = s.wire as UdpWire;
@@ -607,6 +607,13 @@ export class HostController {
     const view: SwapView = { spike: `${this.config.host}/${name}`, corm: s.corm, type: wire.type, from, to, ...report };
     this.note('info', 'wire-swap', { ...view }, `wire ${from} hot-swapped to ${to} (${wire.type}) in ${(report.verifyMs + report.settleMs).toFixed(1)} ms`);
     return view;
+  }
+
+  /** Why a wire of this type cannot become `want` by hot-swap (placement did not say). */
+  private unswappable(s: LiveSpike, want: string): string {
+    if (want !== 'udp' && want !== 'local' && want !== 'rdma') return `${want}: not built in this version`;
+    const where = s.wire?.type === 'local' ? 'the Corm is on this host, where no network wire runs' : `the Corm is on ${s.peerHost}, not on this host`;
+    return `a ${s.wire?.type} wire cannot be swapped to ${want}: ${where}`;
   }
 
   /** A queue pair on this host's RDMA device, for a wire's new end. */
@@ -1227,9 +1234,9 @@ export class HostController {
     if (type === 'local') {
       leaving?.wire.close();
       this.connectLocal(s, to, this.corms.get(to.corm.split('/')[1]!)!);
-    } else if (!leaving) await this.connectUdp(s, to, cormHost, type);
+    } else if (!leaving) await this.connectRemote(s, to, cormHost, type);
     else {
-      await this.connectUdp(s, to, cormHost, type, leaving.cormDomain);
+      await this.connectRemote(s, to, cormHost, type, leaving.cormDomain);
       const fresh = this.spikes.get(s.spec.name)!.wire as UdpWire;
       // The Corm's host announces the VM once it hears this end (its monitor, every 20 ms).
       const deadline = Date.now() + 2000;
@@ -1256,7 +1263,7 @@ export class HostController {
 
   /** A wire to a Corm on another host: `udp` over the underlays, or `rdma` over a queue pair
    * each (their endpoints exchanged in the same authenticated peer request). */
-  private async connectUdp(s: LiveSpike, to: ConnectSpec, cormHost: string, type: 'udp' | 'rdma', besideIn?: number): Promise<void> {
+  private async connectRemote(s: LiveSpike, to: ConnectSpec, cormHost: string, type: 'udp' | 'rdma', besideIn?: number): Promise<void> {
     const host = await this.records.registry.getHost(cormHost);
     if (!host) throw new ControllerError('not-found', `host ${cormHost} of Corm ${to.corm} is not in the registry`, { corm: to.corm });
     const peer = this.peer(host.controller, cormHost);

@@ -3,13 +3,13 @@
  * with perftest's ib_send_lat / ib_send_bw on the same RDMA device (the verbs floor: no VM, no
  * switch). Where no RDMA device is active, the whole scenario runs inside ../shared/rdma-vm's
  * Soft-RoCE guest and reports what it measured there: compare only its ratios (emulated). */
-import { Engine, rdmaDevices } from '../../dataplane/lib/index.js';
+import { rdmaDevices, type Engine } from '../../dataplane/lib/index.js';
 import { localRdmaDevice, rdmaVmUnavailable, runInRdmaVm } from '../baselines/rdma-vm.js';
 import { ibSendBw, ibLat, type PerftestEnds } from '../baselines/perftest.js';
 import { ratioOf, type BenchReport, type BenchResult } from '../contract.js';
 import { round3, summarize } from '../stats.js';
 import { buildWireTopology, type WireTopology } from './wire-topology.js';
-import { runWirePaths, type Measure, type WireBenchSettings, type WirePath } from './wire-run.js';
+import { hostEngines, runWirePaths, type Measure, type WireBenchSettings, type WirePath } from './wire-run.js';
 import { VxlanPath } from './wire-udp.js';
 
 class BananaRdmaPath implements WirePath {
@@ -27,17 +27,8 @@ class BananaRdmaPath implements WirePath {
     // Soft-RoCE is the kernel doing the transport on the same CPUs: busy pollers would starve
     // it, so on rxe the workers back off when idle (a real NIC's transport needs no CPU).
     const soft = this.device.startsWith('rxe');
-    const settings =
-      m === 'throughput'
-        ? { cpus: [1], idle: { policy: 'backoff', spinLoops: 5000, maxSleepUs: 50 } as const }
-        : soft
-          ? { idle: { policy: 'backoff', spinLoops: 2000, maxSleepUs: 20 } as const }
-          : { idle: { policy: 'busy' } as const };
-    const a = new Engine(settings);
-    const b = new Engine(settings);
+    const [a, b] = hostEngines(t, m, soft ? { policy: 'backoff', spinLoops: 2000, maxSleepUs: 20 } : { policy: 'busy' });
     this.engines = [a, b];
-    a.addPort({ ifname: 'tapA', netns: t.hostA.name });
-    b.addPort({ ifname: 'tapB', netns: t.hostB.name });
     const ca = a.addRdmaCarrier({ device: this.device });
     const cb = b.addRdmaCarrier({ device: this.device });
     ca.connect(cb.endpoint);

@@ -4,6 +4,7 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { nativeDir } from '../../dataplane/lib/paths.js';
+import { Engine, type IdlePolicy } from '../../dataplane/lib/index.js';
 import { remoteArgv, rtt, startReflector, stopRemote, type HistogramBins, type RemoteHost } from '../traffic/traffic.js';
 import { ratioOf, type BenchResult, type ScenarioName } from '../contract.js';
 import { mergeBins, round3, summarize } from '../stats.js';
@@ -25,6 +26,19 @@ export const WIRE_QUICK: Omit<WireBenchSettings, 'progress'> = { frameSizes: [64
 export const WIRE_FULL: Omit<WireBenchSettings, 'progress'> = { frameSizes: [64, 256, 1400, 1514], repetitions: 3, warmupMs: 500, durationMs: 2000, rttProbes: 2000 };
 
 export type Measure = 'throughput' | 'latency';
+
+/** One engine per host of the topology, each with its VM's tap. Two pinned busy pollers on one
+ * core would take turns by scheduler slices (ms): for throughput both workers share CPU 1 with
+ * backoff idle (the generator has CPU 0); for latency each polls on a core of its own, with
+ * `latencyIdle` (busy unless the path says otherwise). */
+export function hostEngines(t: WireTopology, m: Measure, latencyIdle: IdlePolicy = { policy: 'busy' }): [Engine, Engine] {
+  const settings = m === 'throughput' ? { cpus: [1], idle: { policy: 'backoff', spinLoops: 5000, maxSleepUs: 50 } as const } : { idle: latencyIdle };
+  const a = new Engine(settings);
+  const b = new Engine(settings);
+  a.addPort({ ifname: 'tapA', netns: t.hostA.name });
+  b.addPort({ ifname: 'tapB', netns: t.hostB.name });
+  return [a, b];
+}
 
 export interface WirePath {
   readonly name: string;

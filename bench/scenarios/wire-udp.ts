@@ -1,13 +1,13 @@
 /** `wire-udp`: a VM's traffic to a VM on another host over our `udp` wire, side by side with
  * the kernel's VXLAN (a bridge and a vxlan device per host), in the same run: throughput at
  * the far VM, frame round trips, UDP sockets in the VMs, and host-to-host UDP as the floor. */
-import { Engine } from '../../dataplane/lib/index.js';
+import type { Engine } from '../../dataplane/lib/index.js';
 import { connectUdpWire } from '../../wires/udp/connect.js';
 import { writeNetSysfs, cpuMask } from '../baselines/sys.js';
 import { ratioOf, type BenchResult } from '../contract.js';
 import { round3, summarize } from '../stats.js';
 import { buildWireTopology, WIRE_BENCH, type WireTopology } from './wire-topology.js';
-import { runWirePaths, udpPingPong, type Measure, type WireBenchSettings, type WirePath } from './wire-run.js';
+import { hostEngines, runWirePaths, udpPingPong, type Measure, type WireBenchSettings, type WirePath } from './wire-run.js';
 
 class BananaWirePath implements WirePath {
   readonly name = 'banana-udp';
@@ -17,17 +17,8 @@ class BananaWirePath implements WirePath {
   private engines: Engine[] = [];
 
   async start(t: WireTopology, m: Measure): Promise<void> {
-    // Two pinned busy pollers on one core would take turns by scheduler slices (ms): for
-    // throughput they share CPU 1 politely; for latency each gets a core of its own.
-    const settings =
-      m === 'throughput'
-        ? { cpus: [1], idle: { policy: 'backoff', spinLoops: 5000, maxSleepUs: 50 } as const }
-        : { idle: { policy: 'busy' } as const };
-    const a = new Engine(settings);
-    const b = new Engine(settings);
+    const [a, b] = hostEngines(t, m);
     this.engines = [a, b];
-    a.addPort({ ifname: 'tapA', netns: t.hostA.name });
-    b.addPort({ ifname: 'tapB', netns: t.hostB.name });
     const ua = a.addPort({ ifname: 'uA', netns: t.hostA.name, underlay: {} });
     const ub = b.addPort({ ifname: 'uB', netns: t.hostB.name, underlay: {} });
     await connectUdpWire({ engine: a, underlay: ua }, { engine: b, underlay: ub }, { wireId: 7 });

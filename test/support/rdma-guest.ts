@@ -76,7 +76,11 @@ export async function rdmaTests(name: string, testFile: string, body: (device: s
         it(title, () => {
           throw new Error(`failed in the guest:\n${r.failureMessages.join('\n')}`);
         });
-      } else it.skip(`${title} (skipped in the guest)`, () => {});
+      } else {
+        // Its reason is in the guest's log, printed above.
+        console.log(`SKIPPED ${name} > ${title}: skipped in the guest (see its log above)`);
+        it.skip(`${title} (skipped in the guest)`, () => {});
+      }
     }
   });
 }
