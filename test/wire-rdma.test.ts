@@ -16,12 +16,17 @@ import { iperfVm1ToExt, udpSwapPaths } from './support/reference-traffic.js';
 import { rdmaTests } from './support/rdma-guest.js';
 
 /** Both ends of an rdma wire: carriers opened, endpoints exchanged, connected, wires added. */
-function connectRdma(a: Engine, b: Engine, device: string, wireId: number, keepaliveMs = 50): [UdpWire, UdpWire] {
+/** A domain of its own for the tests' extra wires: a second wire in the main segment's domain
+ * would close an L2 loop between the engines (frames from ext came back over it, and hostA
+ * learned ext's MAC on the wire). */
+const SIDE_DOMAIN = 9;
+
+function connectRdma(a: Engine, b: Engine, device: string, wireId: number, keepaliveMs = 50, domain = 0): [UdpWire, UdpWire] {
   const ca: RdmaCarrier = a.addRdmaCarrier({ device });
   const cb: RdmaCarrier = b.addRdmaCarrier({ device });
   ca.connect(cb.endpoint);
   cb.connect(ca.endpoint);
-  return [a.addRdmaWire({ carrier: ca, wireId, keepaliveMs }), b.addRdmaWire({ carrier: cb, wireId, keepaliveMs })];
+  return [a.addRdmaWire({ carrier: ca, wireId, keepaliveMs, domain }), b.addRdmaWire({ carrier: cb, wireId, keepaliveMs, domain })];
 }
 
 await rdmaTests('rdma wire', fileURLToPath(import.meta.url), (device) => {
@@ -138,7 +143,7 @@ await rdmaTests('rdma wire', fileURLToPath(import.meta.url), (device) => {
     });
 
     it('a peer that vanished: keepalives report the wire down, exhausted retries fail its queue pair; the other wire carries on', async () => {
-      const [x, y] = connectRdma(a, b, device, 7, 20);
+      const [x, y] = connectRdma(a, b, device, 7, 20, SIDE_DOMAIN);
       const failures: QueueFailure[] = [];
       const onFailure = (f: QueueFailure) => failures.push(f);
       a.on('queue-failed', onFailure);
@@ -160,12 +165,12 @@ await rdmaTests('rdma wire', fileURLToPath(import.meta.url), (device) => {
       const onFailure = (f: QueueFailure) => failures.push(f);
       a.on('queue-failed', onFailure);
       ca.connect(cb.endpoint, { waitForPeer: true });
-      const x = a.addRdmaWire({ carrier: ca, wireId: 9, keepaliveMs: 20 });
+      const x = a.addRdmaWire({ carrier: ca, wireId: 9, keepaliveMs: 20, domain: SIDE_DOMAIN });
       // Longer than one transport timeout (1.07 s): anything sent now would be retried unanswered.
       await new Promise((r) => setTimeout(r, 1500));
       expect(ca.counters().rdma_credit_writes).toBe(0n);
       cb.connect(ca.endpoint);
-      const y = b.addRdmaWire({ carrier: cb, wireId: 9, keepaliveMs: 20 });
+      const y = b.addRdmaWire({ carrier: cb, wireId: 9, keepaliveMs: 20, domain: SIDE_DOMAIN });
       await waitFor('the late-connected wire up on both ends', () => x.state() === 'up' && y.state() === 'up', 10_000);
       expect(failures.filter((f) => f.wire === x)).toEqual([]);
       expect(ca.counters().rdma_wc_errors).toBe(0n);
@@ -180,11 +185,13 @@ await rdmaTests('rdma wire', fileURLToPath(import.meta.url), (device) => {
       ca.connect({ ...cb.endpoint, creditRkey: cb.endpoint.creditRkey ^ 0x5a5a });
       cb.connect(ca.endpoint);
       const failures: QueueFailure[] = [];
-      a.on('queue-failed', (f) => failures.push(f));
-      const x = a.addRdmaWire({ carrier: ca, wireId: 8, keepaliveMs: 20 });
-      const y = b.addRdmaWire({ carrier: cb, wireId: 8, keepaliveMs: 20 });
+      const onFailure = (f: QueueFailure) => failures.push(f);
+      a.on('queue-failed', onFailure);
+      const x = a.addRdmaWire({ carrier: ca, wireId: 8, keepaliveMs: 20, domain: SIDE_DOMAIN });
+      const y = b.addRdmaWire({ carrier: cb, wireId: 8, keepaliveMs: 20, domain: SIDE_DOMAIN });
       await waitFor('queue-failed for the rdma wire', () => failures.some((f) => f.wire === x), 10_000);
       expect(ca.counters().rdma_wc_errors).toBeGreaterThan(0n);
+      a.off('queue-failed', onFailure);
       x.close();
       y.close();
       expect(a.auditFrames().ok).toBe(true);
