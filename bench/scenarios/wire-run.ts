@@ -49,7 +49,7 @@ export interface WirePath {
 
 async function throughput(t: WireTopology, s: WireBenchSettings, frameBytes: number): Promise<number> {
   const f = { cpu: 0, netns: t.vmB.name, ifname: 'eth0', srcMac: WIRE_BENCH.vmB.mac, dstMac: WIRE_BENCH.vmA.mac, frameBytes };
-  return sinkRate(f, { netns: t.vmA.name, ifname: 'eth0' }, s.warmupMs, s.durationMs);
+  return (await sinkRate(f, { netns: t.vmA.name, ifname: 'eth0' }, s.warmupMs, s.durationMs)).mpps;
 }
 
 /** Kernel UDP sockets between the two VMs over the same path: what an application would see. */

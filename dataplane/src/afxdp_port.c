@@ -70,9 +70,11 @@ static uint32_t afxdp_rx_burst(struct bn_queue *q, struct bn_pkt *pkts, uint32_t
 	uint32_t n = bn_xring_cons_avail(rx, max);
 	if (n == 0) {
 		q->quiet_polls++;
+		q->rx_backlog = 0;
 		return 0;
 	}
 	q->quiet_polls = 0;
+	q->rx_backlog = n == max;
 	uint32_t idx = rx->cached_cons;
 	for (uint32_t i = 0; i < n; i++) {
 		const struct xdp_desc *d = bn_xring_desc(rx, idx + i);
@@ -134,8 +136,11 @@ static void afxdp_service(struct bn_queue *q)
 	/* A queue that received nothing for a while is busy-polled only now and then: its frames,
 	 * if any arrive, still come in through softirq after gro_flush_timeout, and the next
 	 * frame seen brings it back to a poll on every loop. This halves the syscalls of a
-	 * one-way flow (the egress queue never receives). */
-	if (q->busy_poll && (q->quiet_polls < BN_BUSY_POLL_QUIET || (q->quiet_polls & (BN_BUSY_POLL_QUIET - 1)) == 0)) {
+	 * one-way flow (the egress queue never receives). A queue whose ring still holds frames
+	 * is not polled at all: there is work without asking the kernel for more, and a poll
+	 * would pull receive processing onto this core while it is the bottleneck. */
+	if (q->busy_poll && !q->rx_backlog &&
+	    (q->quiet_polls < BN_BUSY_POLL_QUIET || (q->quiet_polls & (BN_BUSY_POLL_QUIET - 1)) == 0)) {
 		bn_count(q->counters, BN_PC_busy_polls, 1);
 		recvfrom(q->xsk.fd, NULL, 0, MSG_DONTWAIT, NULL, NULL);
 	} else if (bn_unlikely(bn_xring_needs_wakeup(&q->xsk.fill))) {

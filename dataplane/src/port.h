@@ -54,6 +54,7 @@ struct bn_queue {
 	uint32_t busy_poll;           /* drive the receive NAPI with recvfrom() */
 	uint32_t underlay;            /* 0: switch traffic; else BN_UNDERLAY_*: wire traffic to decapsulate */
 	uint32_t quiet_polls;         /* polls in a row that received nothing */
+	uint32_t rx_backlog;          /* the last burst left frames in the receive ring */
 	uint64_t last_stats_ns;
 	/* cold */
 	struct bn_xsk xsk;
