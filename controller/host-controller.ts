@@ -21,7 +21,8 @@ import { ControllerError } from './controller-error.js';
 import { KeyedSerial } from './keyed-serial.js';
 import { actionKey, plan, type Action, type HostState, type SpikeState } from './model/plan.js';
 import type { ConnectSpec, CormEndSpec, SpikeSpec } from './model/specs.js';
-import { countersView, type CormView, type HostView, type MigrationView, type SpikeView, type SwapView, type WireView } from './model/views.js';
+import { countersView, type CormView, type HostView, type MigrationView, type SpikeView, type SwapView, type WireRttView, type WireView } from './model/views.js';
+import { measureWireEnd } from './wire-rtt.js';
 import { HostRecords } from './host-records.js';
 import type { EndpointRecord, Registry } from './registry/index.js';
 import { detectInterface } from '../hw-profiles/lib/detect.js';
@@ -955,6 +956,12 @@ export class HostController {
     const w = this.wireViews().find((v) => v.id === id);
     if (!w) throw new ControllerError('not-found', `no wire ${id} on ${this.config.host}`, { wireId: id });
     return w;
+  }
+
+  wireRtt(id: number, count: number, bytes: number): Promise<WireRttView> {
+    const found = [...this.wireEnds()].find((w) => w.end.wireId === id);
+    if (!found) throw new ControllerError('not-found', `no wire ${id} on ${this.config.host}`, { wireId: id });
+    return measureWireEnd(found.end, count, bytes);
   }
 
   /** Logs an event and publishes it on the feed (the API's event stream). */

@@ -2,7 +2,7 @@
 // embedded registry; vm1 (hostB) wired over `udp` to hostA's Corm on nic0 through the API.
 import { afterAll, describe, expect, it } from 'vitest';
 import { ApiClient, ApiError } from '../controller/api/api-client.js';
-import type { HostView, SpikeView, SwapView, WireView } from '../controller/model/views.js';
+import type { HostView, SpikeView, SwapView, WireRttView, WireView } from '../controller/model/views.js';
 import { banana } from './support/banana-cli.js';
 import type { EndpointRecord } from '../controller/registry/index.js';
 import { send, startReceiver } from '../bench/traffic/traffic.js';
@@ -126,6 +126,23 @@ describe('controllers wiring vm1 (hostB) to hostA/nic0 over udp', () => {
     expect(a1.get('banana_wire_seq_gaps_total', { ...ids, side: 'corm' })).toBe(0);
     expect(a1.get('banana_port_drops_total', { port: 'hostA/nic0', role: 'corm', reason: 'tx_ring_full' })).toBe(0);
     expect(a1.get('banana_worker_loops_total', { worker: '0' })).toBeGreaterThan(0);
+  });
+
+  it("measures the wire's own round trip from either end through the API, and refuses what it cannot measure", async () => {
+    const fromSpike = await b.api.request<WireRttView>('POST', `/v1/wires/${wire.id}/rtt`, { count: 200, bytes: 64 });
+    expect(fromSpike).toMatchObject({ id: wire.id, type: 'udp', bytes: 64, sent: 200, received: 200, lost: 0 });
+    expect(fromSpike.p50Us).toBeGreaterThan(0);
+    expect(fromSpike.p99Us).toBeGreaterThanOrEqual(fromSpike.p50Us);
+    const fromCorm = await a.api.request<WireRttView>('POST', `/v1/wires/${wire.id}/rtt`, { count: 50, bytes: wire.mtu + 14 });
+    expect(fromCorm.received).toBe(50);
+    const status = async (p: Promise<unknown>) => p.then(() => 200, (e: ApiError) => ({ status: e.status, body: e.body }));
+    expect(await status(b.api.request('POST', `/v1/wires/${wire.id}/rtt`, { bytes: wire.mtu + 15 }))).toMatchObject({ status: 400 });
+    expect(await status(b.api.request('POST', `/v1/wires/${wire.id}/rtt`, { count: 0 }))).toMatchObject({ status: 400, body: { field: 'count' } });
+    expect(await status(b.api.request('POST', '/v1/wires/99999/rtt', {}))).toMatchObject({ status: 404 });
+    const cli = await banana(['wire', 'rtt', String(wire.id), '--count', '20', '--bytes', '256', '--config', b.configFile]);
+    expect(cli.err).toBe('');
+    expect(cli.out).toMatch(new RegExp(`wire ${wire.id} \\(udp\\), 256 B: 20/20 echoes back, round trip p50 [\\d.]+ us`));
+    console.log(`udp wire echo through the API: p50 ${fromSpike.p50Us} us, p99 ${fromSpike.p99Us} us (64 B); CLI: ${cli.out.trim()}`);
   });
 
   it('answers bad requests with 4xx naming the field or the reason', async () => {

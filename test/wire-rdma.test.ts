@@ -124,6 +124,17 @@ await rdmaTests('rdma wire', fileURLToPath(import.meta.url), (device) => {
       expect(wireB.counters().wire_seq_gaps).toBe(0n);
     });
 
+    it("measures the wire's own round trip over the queue pair, at 64 B and at its largest frame", async () => {
+      const small = await wireB.measureRtt({ count: 200, bytes: 64 });
+      expect(small.lost).toBe(0);
+      expect(small.rttNs).toHaveLength(200);
+      const big = await wireA.measureRtt({ count: 50, bytes: wireA.maxInnerFrame });
+      expect(big.rttNs).toHaveLength(50);
+      const p50 = (v: number[]) => [...v].sort((x, y) => x - y)[Math.floor(v.length / 2)]! / 1000;
+      console.log(`rdma wire echo: p50 ${p50(small.rttNs).toFixed(1)} us at 64 B, ${p50(big.rttNs).toFixed(1)} us at ${wireA.maxInnerFrame} B`);
+      expect(wireB.carrier!.counters().rdma_wc_errors).toBe(0n);
+    });
+
     it('flow control: a burst far beyond the receive ring never breaks the queue pair; nothing is lost on the wire', async () => {
       const count = 50_000;
       const before = wireB.counters();

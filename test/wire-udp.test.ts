@@ -122,6 +122,27 @@ describe('udp wire between hostB (Spike vm1) and hostA (Corm nic0)', () => {
     narrow.close();
   });
 
+  it("measures the wire's own round trip with echoes the peer engine turns around, never switched to a VM", async () => {
+    const vmTapB = b.ports().find((p) => p.underlayUdpPort === undefined)!;
+    const tapBefore = vmTapB.counters().tx_packets;
+    const small = await wireB.measureRtt({ count: 300, bytes: 64 });
+    expect(small.lost).toBe(0);
+    expect(small.rttNs).toHaveLength(300);
+    for (const ns of small.rttNs) expect(ns).toBeGreaterThan(0);
+    // Largest frame the wire carries; one byte more is refused with both sizes named.
+    const big = await wireA.measureRtt({ count: 100, bytes: wireA.maxInnerFrame });
+    expect(big.rttNs).toHaveLength(100);
+    await expect(wireA.measureRtt({ count: 1, bytes: wireA.maxInnerFrame + 1 })).rejects.toThrow(
+      new RegExp(`probe of ${wireA.maxInnerFrame + 1} bytes > wire 1's largest frame \\(${wireA.maxInnerFrame} bytes\\)`),
+    );
+    await expect(wireA.measureRtt({ count: 0 })).rejects.toThrow(/probe count 0/);
+    // A second run starts from nothing: the first run's samples are gone.
+    const again = await wireB.measureRtt({ count: 10 });
+    expect(again.rttNs).toHaveLength(10);
+    // No echo reached vm1's tap (ARP or other chatter may: a few frames at most, not 400).
+    expect(vmTapB.counters().tx_packets - tapBefore).toBeLessThan(50n);
+  });
+
   it('accounts for every frame on both engines', () => {
     expect(a.auditFrames().ok).toBe(true);
     expect(b.auditFrames().ok).toBe(true);

@@ -3,11 +3,11 @@
  * with perftest's ib_send_lat / ib_send_bw on the same RDMA device (the verbs floor: no VM, no
  * switch). Where no RDMA device is active, the whole scenario runs inside ../shared/rdma-vm's
  * Soft-RoCE guest and reports what it measured there: compare only its ratios (emulated). */
-import { rdmaDevices, type Engine } from '../../dataplane/lib/index.js';
+import { rdmaDevices, type Engine, type UdpWire } from '../../dataplane/lib/index.js';
 import { localRdmaDevice, rdmaVmUnavailable, runInRdmaVm } from '../baselines/rdma-vm.js';
 import { ibSendBw, ibLat, type PerftestEnds } from '../baselines/perftest.js';
 import { ratioOf, type BenchReport, type BenchResult } from '../contract.js';
-import { round3, summarize } from '../stats.js';
+import { percentile, round3, summarize } from '../stats.js';
 import { buildWireTopology, type WireTopology } from './wire-topology.js';
 import { hostEngines, runWirePaths, type Measure, type WireBenchSettings, type WirePath } from './wire-run.js';
 import { VxlanPath } from './wire-udp.js';
@@ -16,6 +16,8 @@ class BananaRdmaPath implements WirePath {
   readonly name = 'banana-rdma';
   readonly description: string;
   private engines: Engine[] = [];
+  /** hostB's end of the wire while started (the echo probes' requester). */
+  wire: UdpWire | undefined;
 
   constructor(private readonly device: string) {
     this.description = `two banana engines (one per host), rdma wire: one RC queue pair each on ${device}; throughput: ` +
@@ -34,7 +36,7 @@ class BananaRdmaPath implements WirePath {
     ca.connect(cb.endpoint);
     cb.connect(ca.endpoint);
     a.addRdmaWire({ carrier: ca, wireId: 7 });
-    b.addRdmaWire({ carrier: cb, wireId: 7 });
+    this.wire = b.addRdmaWire({ carrier: cb, wireId: 7 });
     a.start();
     b.start();
     await Promise.resolve();
@@ -43,6 +45,7 @@ class BananaRdmaPath implements WirePath {
   async stop(): Promise<void> {
     for (const e of this.engines) e.close();
     this.engines = [];
+    this.wire = undefined;
     await Promise.resolve();
   }
 }
@@ -53,6 +56,10 @@ function perftestEnds(device: string): PerftestEnds {
   return { device, gidIndex: (v4 ?? port?.gids[0])?.index ?? 0 };
 }
 
+/** The largest frame an rdma wire carries with the default 4096-byte frames (inner MTU 3810
+ * plus its Ethernet header): a 4 KiB message does not fit a 4 KiB frame behind its headroom. */
+const RDMA_MAX_FRAME = 3824;
+
 /** The verbs floors: SEND/RECV (what the wire uses) and RDMA WRITE ping-pong. */
 const LAT_TOOLS = ['ib_send_lat', 'ib_write_lat'] as const;
 
@@ -61,40 +68,61 @@ async function runHere(device: string, s: WireBenchSettings): Promise<BenchResul
   try {
     const ends = perftestEnds(device);
     const reps = s.repetitions;
+    const ours = new BananaRdmaPath(device);
     const { results, step } = await runWirePaths(
-      { scenario: 'wire-rdma', topology: t, ours: new BananaRdmaPath(device), base: new VxlanPath(), socketBaseline: 'kernel-udp-pingpong-over-vxlan', extraSteps: reps * s.frameSizes.length * 2 },
+      { scenario: 'wire-rdma', topology: t, ours, base: new VxlanPath(), socketBaseline: 'kernel-udp-pingpong-over-vxlan', extraSteps: reps * (s.frameSizes.length * 3 + 1) },
       s,
     );
-    // The verbs floor on the same device, per frame size: ping-pong round trips and streaming.
+    // The verbs floor on the same device, per frame size: ping-pong round trips and streaming;
+    // interleaved with the wire's own round trip (echoes engine to engine), measured alike.
     const lat = new Map<string, { p50: number[]; p99: number[] }>();
     const bw = new Map<number, number[]>();
+    const sizes = [...s.frameSizes, ...(s.maxFrame ? [RDMA_MAX_FRAME] : [])];
     for (let rep = 0; rep < reps; rep++) {
-      for (const size of s.frameSizes) {
+      await ours.start(t, 'latency');
+      try {
+        for (const size of sizes) {
+          const r = await ours.wire!.measureRtt({ count: s.rttProbes, bytes: size });
+          const us = r.rttNs.map((ns) => ns / 1000);
+          const key = `wire@${size}`;
+          lat.set(key, { p50: [...(lat.get(key)?.p50 ?? []), percentile(us, 50)], p99: [...(lat.get(key)?.p99 ?? []), percentile(us, 99)] });
+          step(`[rep ${rep + 1}] wire echo   ${String(size).padStart(5)} B  rtt p50 ${percentile(us, 50).toFixed(1)} us  p99 ${percentile(us, 99).toFixed(1)} us  lost ${r.lost}`);
+        }
+      } finally {
+        await ours.stop();
+      }
+      for (const size of sizes) {
         for (const tool of LAT_TOOLS) {
           const l = await ibLat(tool, ends, size, s.rttProbes);
           const key = `${tool}@${size}`;
           lat.set(key, { p50: [...(lat.get(key)?.p50 ?? []), l.p50], p99: [...(lat.get(key)?.p99 ?? []), l.p99] });
           step(`[rep ${rep + 1}] ${tool.padEnd(12)} ${String(size).padStart(5)} B  rtt p50 ${l.p50.toFixed(1)} us  p99 ${l.p99.toFixed(1)} us`);
         }
+        if (!s.frameSizes.includes(size)) continue;
         const b = await ibSendBw(ends, size, Math.max(1, Math.round(s.durationMs / 1000)));
         bw.set(size, [...(bw.get(size) ?? []), b.gbps]);
         step(`[rep ${rep + 1}] ib_send_bw  ${String(size).padStart(5)} B  ${b.gbps.toFixed(3)} Gbit/s  ${b.mpps.toFixed(3)} Mpps`);
       }
     }
     const extra: BenchResult[] = [];
-    for (const size of s.frameSizes) {
+    for (const size of sizes) {
       for (const tool of LAT_TOOLS) {
         for (const m of ['p50', 'p99'] as const) {
-          const ours = results.find((r) => r.frameBytes === size && r.metric === `rtt_${m}_us` && r.baseline === 'kernel-vxlan');
+          const mine = summarize(lat.get(`wire@${size}`)?.[m] ?? []);
           const b = summarize(lat.get(`${tool}@${size}`)?.[m] ?? []);
-          if (!ours) continue;
+          if (mine.runs.length === 0 || b.runs.length === 0) continue;
           extra.push({
-            scenario: 'wire-rdma', frameBytes: size, metric: `rtt_${m}_us`, value: ours.value, unit: 'us', baseline: tool,
-            baselineValue: round3(b.median), ratio: ratioOf(ours.value, b.median),
-            detail: { baselineRuns: b.runs.map(round3), dut: 'frame round trip VM -> tap -> engine -> queue pair -> engine -> tap -> VM reflector and back', baselineDescription: `${tool} -d ${device} -x ${ends.gidIndex} -s ${size} (reported one-way, doubled)` },
+            scenario: 'wire-rdma', frameBytes: size, metric: `rtt_${m}_us`, value: round3(mine.median), unit: 'us', baseline: tool,
+            baselineValue: round3(b.median), ratio: ratioOf(mine.median, b.median),
+            detail: {
+              runs: mine.runs.map(round3), baselineRuns: b.runs.map(round3),
+              dut: `the wire's own round trip: an echo of ${size} B (+16 B header) from hostB's engine worker over its queue pair, turned around in hostA's worker poll loop, timed by hostB's worker (${s.rttProbes} per repetition)`,
+              baselineDescription: `${tool} -d ${device} -x ${ends.gidIndex} -s ${size} (reported one-way, doubled)`,
+            },
           });
         }
       }
+      if (!s.frameSizes.includes(size)) continue;
       const mpps = results.find((r) => r.frameBytes === size && r.metric === 'mpps');
       const b = summarize(bw.get(size) ?? []);
       if (mpps) {

@@ -18,12 +18,14 @@ export interface WireBenchSettings {
   warmupMs: number;
   durationMs: number;
   rttProbes: number;
+  /** wire-rdma: also the wire's own round trip at its largest frame (3824 B). */
+  maxFrame?: boolean;
   progress: Progress;
 }
 
 export const WIRE_QUICK: Omit<WireBenchSettings, 'progress'> = { frameSizes: [64], repetitions: 1, warmupMs: 300, durationMs: 1000, rttProbes: 300 };
 /** Full: 64, 256 and 1400 B, and 1514 B, the largest frame of the VMs' MTU (1500). */
-export const WIRE_FULL: Omit<WireBenchSettings, 'progress'> = { frameSizes: [64, 256, 1400, 1514], repetitions: 3, warmupMs: 500, durationMs: 2000, rttProbes: 2000 };
+export const WIRE_FULL: Omit<WireBenchSettings, 'progress'> = { frameSizes: [64, 256, 1400, 1514], repetitions: 3, warmupMs: 500, durationMs: 2000, rttProbes: 2000, maxFrame: true };
 
 export type Measure = 'throughput' | 'latency';
 

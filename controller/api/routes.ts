@@ -3,7 +3,7 @@
 import type { z } from 'zod';
 import type { HostController } from '../host-controller.js';
 import type { Registry } from '../registry/index.js';
-import { adoptSpikeBody, connectBody, createSpikeBody, endpointQuery, explainQuery, labelsBody, migrateBody, policyBody, openCormEndBody, peerSwapBody, spikeParams, swapBody, wireParams } from './schemas.js';
+import { adoptSpikeBody, connectBody, createSpikeBody, endpointQuery, explainQuery, labelsBody, migrateBody, policyBody, openCormEndBody, peerSwapBody, spikeParams, swapBody, wireParams, wireRttBody } from './schemas.js';
 
 export interface RouteContext {
   controller: HostController;
@@ -73,6 +73,10 @@ export const ROUTES: readonly Route[] = [
   }),
   route({ method: 'GET', path: '/v1/wires', summary: "This host's wire ends with state and counters", handler: (c) => c.controller.wireViews() }),
   route({ method: 'GET', path: '/v1/wires/:id', summary: 'One wire end: state, MTU, counters, sequence stats', params: wireParams, handler: (c, { params }) => c.controller.wire(params.id) }),
+  route({
+    method: 'POST', path: '/v1/wires/:id/rtt', summary: "The wire's own round trip, engine to engine: echoes (default 1000 of 64 B) turned around by the peer engine's worker; percentiles in µs", params: wireParams, body: wireRttBody,
+    handler: (c, { params, body }) => c.controller.wireRtt(params.id, body.count ?? 1000, body.bytes ?? 64),
+  }),
   route({
     method: 'GET', path: '/v1/explain', summary: 'Placement: every wire type between a Spike of this host and a Corm, scored or rejected with the reason', query: explainQuery,
     handler: (c, { query }) => c.controller.explain(query.spike, query.corm),

@@ -38,6 +38,9 @@ export const connectBody = z
 export const spikeParams = z.strictObject({ name: nameSchema });
 export const wireParams = z.strictObject({ id: z.coerce.number().int().min(1).max(2 ** 32 - 1) });
 
+/** A wire round-trip measurement: echoes, and each one's size as an inner frame. */
+export const wireRttBody = z.strictObject({ count: z.number().int().min(1).max(4096).optional(), bytes: z.number().int().min(0).max(9216).optional() });
+
 export const endpointQuery = z.strictObject({
   host: nameSchema.optional(),
   kind: z.enum(['corm', 'spike']).optional(),

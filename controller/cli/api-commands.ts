@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ApiClient, ApiError } from '../api/api-client.js';
 import { readHostConfig } from '../config/host-config.js';
-import type { CormView, HostView, MigrationView, SpikeView, SwapView, WireView } from '../model/views.js';
+import type { CormView, HostView, MigrationView, SpikeView, SwapView, WireRttView, WireView } from '../model/views.js';
 import type { EndpointRecord, HostRecord } from '../registry/index.js';
 import { explainLines, type Explanation } from '../placement/choose-wire.js';
 import { formatTable } from './table.js';
@@ -34,6 +34,8 @@ export const API_USAGE = `  host                         this host: name, labels
                                hot-swap the wire under traffic, make before break (a new wire, verified, then cut over)
   wire explain SPIKE CORM-ENDPOINT
                                every wire type between them: scored, or rejected with the reason
+  wire rtt WIRE-ID [--count N] [--bytes B]
+                               the wire's own round trip, engine to engine (echoes; default 1000 of 64 B)
   audit                        frame audit of the host's engine
   events                       follow the host's events (wire up/down, rewiring, refusals) until interrupted
   connection: --config HOST.json | --api HOST:PORT --secret-file F (or BANANA_API, BANANA_SECRET); --json`;
@@ -167,6 +169,14 @@ async function run(api: ApiClient, words: string[], v: Record<string, string | b
       const r = await api.request<SwapView>('POST', `/v1/spikes/${encodeURIComponent(spike)}/swap`, str('type') ? { type: str('type') } : {});
       return { data: r, text: `${r.spike} -> ${r.corm}: ${r.type} wire ${r.from} swapped to ${r.to} (verified in ${r.verifyMs.toFixed(1)} ms, drained in ${r.settleMs.toFixed(1)} ms${r.settled ? '' : ', DRAIN MARKERS MISSING'})` };
     }
+    case 'wire rtt': {
+      const body = { ...(str('count') ? { count: Number(str('count')) } : {}), ...(str('bytes') ? { bytes: Number(str('bytes')) } : {}) };
+      const r = await api.request<WireRttView>('POST', `/v1/wires/${encodeURIComponent(need(arg1, 'wire id'))}/rtt`, body);
+      return {
+        data: r,
+        text: `wire ${r.id} (${r.type}), ${r.bytes} B: ${r.received}/${r.sent} echoes back, round trip p50 ${r.p50Us} us, p90 ${r.p90Us} us, p99 ${r.p99Us} us, p999 ${r.p999Us} us, max ${r.maxUs} us`,
+      };
+    }
     case 'wire explain': {
       const q = new URLSearchParams({ spike: need(arg1, 'Spike name'), corm: need(arg2, 'Corm endpoint') });
       const x = await api.request<Explanation>('GET', `/v1/explain?${q}`);
@@ -192,7 +202,7 @@ export async function runApiCommand(argv: string[]): Promise<number> {
       options: {
         config: { type: 'string', short: 'c' }, api: { type: 'string' }, 'secret-file': { type: 'string' }, json: { type: 'boolean' },
         host: { type: 'string' }, kind: { type: 'string' }, pin: { type: 'string' }, forbid: { type: 'string' }, ifname: { type: 'string' }, mac: { type: 'string' }, netns: { type: 'string' }, type: { type: 'string' },
-        to: { type: 'string' }, phase: { type: 'string' }, 'wait-ms': { type: 'string' }, network: { type: 'string' },
+        to: { type: 'string' }, phase: { type: 'string' }, 'wait-ms': { type: 'string' }, network: { type: 'string' }, count: { type: 'string' }, bytes: { type: 'string' },
       },
     });
   } catch (e) {

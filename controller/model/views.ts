@@ -52,6 +52,22 @@ export interface SpikeView {
   counters: CountersView;
 }
 
+/** A wire's own round trip, engine to engine (`POST /v1/wires/:id/rtt`). */
+export interface WireRttView {
+  id: number;
+  type: WireType;
+  /** Each echo as large as an inner frame of this many bytes. */
+  bytes: number;
+  sent: number;
+  received: number;
+  lost: number;
+  p50Us: number;
+  p90Us: number;
+  p99Us: number;
+  p999Us: number;
+  maxUs: number;
+}
+
 export interface WireView {
   id: number;
   type: WireType;

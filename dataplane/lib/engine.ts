@@ -16,6 +16,7 @@ import { applyNapiTuning } from './napi-tuning.js';
 import { Port, type PortOwner, type PortSettings } from './port.js';
 import { checkCarrierSettings, isRdmaPath, RdmaCarrier, type CarrierOwner, type RdmaCarrierSettings, type RdmaEndpoint, type RdmaPathSettings } from './rdma.js';
 import { UdpWire, type WireOwner } from './udp-wire.js';
+import { probeWireRtt, type ProbeOwner, type WireProbeSettings, type WireRtt } from './wire-probe.js';
 
 export type IdlePolicy =
   /** Spin forever: lowest latency, one full core per worker. */
@@ -319,6 +320,21 @@ export class Engine extends EventEmitter<EngineEvents> implements PortOwner, Wir
   /** @internal WireOwner */
   wireInfo(wire: UdpWire): NativeWireInfo {
     return this.live('wireInfo').wireInfo(wire.id);
+  }
+
+  /** @internal WireOwner; use wire.measureRtt(). */
+  async measureWireRtt(wire: UdpWire, settings?: WireProbeSettings): Promise<WireRtt> {
+    const owner: ProbeOwner = {
+      probeWire: (id, count, bytes) => {
+        try {
+          this.live('measureRtt').probeWire(id, count, bytes);
+        } catch (e) {
+          throw portErrorFrom(e, {});
+        }
+      },
+      wireProbe: (id) => this.live('measureRtt').wireProbe(id),
+    };
+    return probeWireRtt(owner, wire.id, settings);
   }
 
   wires(): UdpWire[] {

@@ -35,6 +35,9 @@ export class PortError extends BananaError {}
 /** Missing capabilities or limits; the message says what to grant. */
 export class PrivilegeError extends PortError {}
 
+/** Something the engine waited for did not happen in time (e.g. no wire echo came back). */
+export class WireTimeoutError extends BananaError {}
+
 interface NativeErrorShape {
   message: string;
   code?: string;

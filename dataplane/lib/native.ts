@@ -2,6 +2,7 @@
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { nativeDir } from './paths.js';
+import type { NativeWireProbe } from './wire-probe.js';
 import type { RdmaDevice, RdmaEndpoint } from './rdma.js';
 import { PORT_COUNTER_NAMES, WORKER_COUNTER_NAMES } from './counters.generated.js';
 
@@ -119,6 +120,8 @@ export interface NativeEngine {
   finishWireSwap(portId: number): void;
   switchWire(portId: number): void;
   wireInfo(portId: number): NativeWireInfo;
+  probeWire(portId: number, count: number, bytes: number): void;
+  wireProbe(portId: number): NativeWireProbe;
   quiesceWire(portId: number, on: boolean): void;
   setReceiveOnly(portId: number, on: boolean): void;
   learnMac(portId: number, mac: string): void;

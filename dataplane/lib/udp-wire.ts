@@ -3,6 +3,7 @@ import type { UdpPathSettings, WirePathSettings } from './engine.js';
 import { ClosedError, SettingsError } from './errors.js';
 import { isRdmaPath, type RdmaCarrier } from './rdma.js';
 import type { NativeWireInfo } from './native.js';
+import type { WireProbeSettings, WireRtt } from './wire-probe.js';
 
 /** What the engine needs from its side to serve a UdpWire. */
 export interface WireOwner {
@@ -13,6 +14,7 @@ export interface WireOwner {
   removeRdmaCarrier(c: RdmaCarrier): void;
   wireSwapStep(wire: UdpWire, step: 'cutover' | 'finish' | 'quiesce' | 'resume' | 'switch'): void;
   wireInfo(wire: UdpWire): NativeWireInfo;
+  measureWireRtt(wire: UdpWire, settings?: WireProbeSettings): Promise<WireRtt>;
 }
 
 /** Where a hot-swap of the wire's path stands, on this end. */
@@ -183,6 +185,12 @@ export class UdpWire {
   resume(): void {
     if (this.closed) throw new ClosedError(`wire ${this.wireId} is closed (resume)`);
     this.owner.wireSwapStep(this, 'resume');
+  }
+
+  /** The wire's own round trip, engine to engine, on its current path (see wire-probe.ts). */
+  measureRtt(settings?: WireProbeSettings): Promise<WireRtt> {
+    if (this.closed) throw new ClosedError(`wire ${this.wireId} is closed (measureRtt)`);
+    return this.owner.measureWireRtt(this, settings);
   }
 
   swapInfo(): WireSwapInfo {

@@ -11,6 +11,7 @@
 #include <string>
 #include <sys/eventfd.h>
 #include <thread>
+#include <vector>
 #include <unistd.h>
 #include <vector>
 
@@ -84,6 +85,8 @@ public:
 			InstanceMethod("finishWireSwap", &EngineWrap::FinishWireSwap),
 			InstanceMethod("switchWire", &EngineWrap::SwitchWire),
 			InstanceMethod("wireInfo", &EngineWrap::WireInfo),
+			InstanceMethod("probeWire", &EngineWrap::ProbeWire),
+			InstanceMethod("wireProbe", &EngineWrap::WireProbe),
 			InstanceMethod("quiesceWire", &EngineWrap::QuiesceWire),
 			InstanceMethod("setReceiveOnly", &EngineWrap::SetReceiveOnly),
 			InstanceMethod("learnMac", &EngineWrap::LearnMac),
@@ -392,6 +395,34 @@ private:
 	{
 		int on = info[1].ToBoolean().Value() ? 1 : 0;
 		return PortOp(info, [on](bn_engine *eng, uint32_t id, bn_error *e) { return bn_engine__wire_quiesce(eng, id, on, e); });
+	}
+
+	Napi::Value ProbeWire(const Napi::CallbackInfo &info)
+	{
+		uint32_t count = info[1].As<Napi::Number>().Uint32Value();
+		uint32_t bytes = info[2].As<Napi::Number>().Uint32Value();
+		return PortOp(info, [count, bytes](bn_engine *eng, uint32_t id, bn_error *e) {
+			return bn_engine__wire_probe(eng, id, count, bytes, e);
+		});
+	}
+
+	Napi::Value WireProbe(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		std::vector<uint32_t> rtt(BN_PROBE_MAX);
+		bn_probe_state st;
+		bn_error e;
+		if (bn_engine__wire_probe_result(Live(env), info[0].As<Napi::Number>().Uint32Value(), rtt.data(), BN_PROBE_MAX, &st,
+						 &e) < 0)
+			throw MakeError(env, e);
+		Napi::Object o = Napi::Object::New(env);
+		o.Set("left", st.left);
+		o.Set("lost", st.lost);
+		Napi::Array ns = Napi::Array::New(env, st.n);
+		for (uint32_t i = 0; i < st.n; i++)
+			ns.Set(i, rtt[i]);
+		o.Set("rttNs", ns);
+		return o;
 	}
 
 	Napi::Value WireInfo(const Napi::CallbackInfo &info)

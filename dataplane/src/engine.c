@@ -849,6 +849,42 @@ int bn_engine__wire_info(struct bn_engine *eng, uint32_t port_id, struct bn_wire
 	return 0;
 }
 
+int bn_engine__wire_probe(struct bn_engine *eng, uint32_t port_id, uint32_t count, uint32_t bytes, struct bn_error *e)
+{
+	struct bn_udp_wire *w = wire_of(eng, port_id, "probe", e);
+	if (!w)
+		return -e->err;
+	if (count == 0 || count > BN_PROBE_MAX)
+		return bn_fail(e, EINVAL, "probe", "probe count %u out of range 1-%u", count, BN_PROBE_MAX);
+	uint32_t max = w->path[w->tx_path].max_inner;
+	if (bytes > max)
+		return bn_fail(e, EMSGSIZE, "probe", "probe of %u bytes > wire %u's largest frame (%u bytes)", bytes,
+			       w->path[w->tx_path].cfg.wire_id, max);
+	struct bn_wire_probe *pr = &w->probe;
+	__atomic_store_n(&pr->left, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&pr->in_flight_ns, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&pr->n, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&pr->lost, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&pr->bytes, bytes, __ATOMIC_RELEASE);
+	__atomic_store_n(&pr->left, count, __ATOMIC_RELEASE);
+	return 0;
+}
+
+int bn_engine__wire_probe_result(struct bn_engine *eng, uint32_t port_id, uint32_t *rtt_ns, uint32_t max,
+				 struct bn_probe_state *st, struct bn_error *e)
+{
+	struct bn_udp_wire *w = wire_of(eng, port_id, "probe_result", e);
+	if (!w)
+		return -e->err;
+	const struct bn_wire_probe *pr = &w->probe;
+	st->n = __atomic_load_n(&pr->n, __ATOMIC_ACQUIRE);
+	st->left = __atomic_load_n(&pr->left, __ATOMIC_RELAXED);
+	st->lost = __atomic_load_n(&pr->lost, __ATOMIC_RELAXED);
+	for (uint32_t i = 0; i < st->n && i < max; i++)
+		rtt_ns[i] = pr->rtt_ns[i];
+	return 0;
+}
+
 /* ---- observation ------------------------------------------------------------------ */
 
 struct audit_ctx {

@@ -113,6 +113,16 @@ struct bn_wire_info {
 	} paths[2];
 };
 int bn_engine__wire_info(struct bn_engine *eng, uint32_t port_id, struct bn_wire_info *info, struct bn_error *e);
+
+/* Arms a probe run on a wire: `count` echoes (1..BN_PROBE_MAX), one at a time, each as large as an
+ * inner frame of `bytes`; what an earlier run recorded is cleared. */
+int bn_engine__wire_probe(struct bn_engine *eng, uint32_t port_id, uint32_t count, uint32_t bytes, struct bn_error *e);
+struct bn_probe_state {
+	uint32_t left, n, lost;
+};
+/* The run so far: up to `max` round trips (ns) into rtt_ns, in the order measured. */
+int bn_engine__wire_probe_result(struct bn_engine *eng, uint32_t port_id, uint32_t *rtt_ns, uint32_t max,
+				 struct bn_probe_state *st, struct bn_error *e);
 /* A receive-only port (the tail of a wire being replaced) still delivers what arrives on it,
  * but is never learned on, flooded to or chosen as an egress. */
 int bn_engine__set_receive_only(struct bn_engine *eng, uint32_t port_id, int on, struct bn_error *e);

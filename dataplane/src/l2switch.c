@@ -252,6 +252,9 @@ static int standby_rx(struct bn_worker *w, struct bn_udp_wire *wire, const struc
 	return 1;
 }
 
+static void on_echo(struct bn_worker *w, const struct bn_egress *eg, const struct bn_pkt *p, const struct bn_decap *d,
+		    uint32_t encap);
+
 void bn_l2__from_underlay(struct bn_worker *w, const struct bn_wtable *t, struct bn_queue *in, uint32_t n)
 {
 	uint64_t *under = in->counters;
@@ -290,6 +293,11 @@ void bn_l2__from_underlay(struct bn_worker *w, const struct bn_wtable *t, struct
 			run.row = bn_engine__port_row(&w->engine->cfg, we->slot, w->index);
 			__atomic_store_n(&wire->last_rx_ns, w->now_ns, __ATOMIC_RELAXED);
 			__atomic_store_n(&wire->path[we->path].last_rx_ns, w->now_ns, __ATOMIC_RELAXED);
+		}
+		/* Echoes are the wire's own, on any of its paths: answered or timed here, never switched. */
+		if (bn_unlikely(d.type == BN_WIRE_ECHO)) {
+			on_echo(w, eg, p, &d, encap);
+			continue;
 		}
 		if (bn_unlikely(we->path != wire->rx_path)) {
 			/* The old path's stragglers (the underlay reordered them past the marker, e.g. the
@@ -389,6 +397,85 @@ static int send_control(struct bn_worker *w, const struct bn_egress *eg, struct 
 	return 0;
 }
 
+/* An echo on the wire's current path, through this worker's queue of its carrier, built in the
+ * frame whose inner part starts at `inner` (a received echo is turned around in place). */
+static int send_echo(struct bn_worker *w, const struct bn_egress *eg, uint64_t inner, uint32_t inner_len, uint16_t flags,
+		     uint64_t stamp)
+{
+	const struct bn_udp_path *path = eg->tx;
+	struct bn_queue *q = eg->local;
+	if (!q || q->failed || !path || inner_len > path->max_inner || (inner & (w->pool.frame_size - 1)) < path->encap_len)
+		return 0;
+	struct bn_pkt p = {.addr = inner - path->encap_len, .len = inner_len + path->encap_len};
+	bn_udp_path__encap(path, bn_pool__data(&w->pool, p.addr), inner_len, BN_WIRE_ECHO, stamp, flags);
+	return q->ops->tx_burst(q, &p, 1) == 1;
+}
+
+/* The next echo of an armed probe run, unless one is out and not yet timed out. `inner`: a frame
+ * to reuse (past its headers), or 0 to take one from the pool. Returns 1 if the frame was sent. */
+static int probe_next(struct bn_worker *w, const struct bn_egress *eg, uint64_t inner)
+{
+	struct bn_wire_probe *pr = &eg->wire->probe;
+	if (__atomic_load_n(&pr->left, __ATOMIC_ACQUIRE) == 0 || !eg->tx || !eg->local || eg->local->failed)
+		return 0;
+	uint64_t out = __atomic_load_n(&pr->in_flight_ns, __ATOMIC_ACQUIRE);
+	uint64_t now = bn_now_ns();
+	if (out && now - out < BN_PROBE_TIMEOUT_NS)
+		return 0;
+	/* Claimed with a placeholder; the real send time is taken once the frame is ready. */
+	if (!__atomic_compare_exchange_n(&pr->in_flight_ns, &out, now, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+		return 0;
+	if (out)
+		__atomic_fetch_add(&pr->lost, 1, __ATOMIC_RELAXED);
+	uint64_t base = 0;
+	if (!inner) {
+		if (!bn_pool__alloc(&w->pool, &base)) {
+			__atomic_store_n(&pr->in_flight_ns, 0, __ATOMIC_RELEASE);
+			return 0;
+		}
+		inner = base + BN_COPY_HEADROOM + eg->tx->encap_len;
+	}
+	uint32_t bytes = __atomic_load_n(&pr->bytes, __ATOMIC_RELAXED);
+	if (bytes <= eg->tx->max_inner)
+		memset(bn_pool__data(&w->pool, inner), 0, bytes);   /* never old frames' bytes on the wire */
+	uint64_t sent = bn_now_ns();
+	__atomic_store_n(&pr->in_flight_ns, sent, __ATOMIC_RELEASE);
+	if (send_echo(w, eg, inner, bytes, BN_ECHO_REQUEST, sent)) {
+		__atomic_fetch_sub(&pr->left, 1, __ATOMIC_RELAXED);
+		return 1;
+	}
+	__atomic_store_n(&pr->in_flight_ns, 0, __ATOMIC_RELEASE);
+	if (base)
+		bn_pool__free(&w->pool, base);
+	return 0;
+}
+
+static void on_echo(struct bn_worker *w, const struct bn_egress *eg, const struct bn_pkt *p, const struct bn_decap *d,
+		    uint32_t encap)
+{
+	const uint64_t inner = p->addr + encap;
+	if (d->flags == BN_ECHO_REQUEST) {
+		if (send_echo(w, eg, inner, d->inner_len, BN_ECHO_REPLY, d->seq))
+			return;
+	} else {
+		uint64_t now = bn_now_ns();
+		struct bn_wire_probe *pr = &eg->wire->probe;
+		uint64_t expect = d->seq;
+		/* Only the echo out now counts: a late one, or one from an earlier run, does not. */
+		if (expect && __atomic_compare_exchange_n(&pr->in_flight_ns, &expect, 0, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
+			uint32_t i = __atomic_load_n(&pr->n, __ATOMIC_RELAXED);
+			if (i < BN_PROBE_MAX) {
+				uint64_t rtt = now - d->seq;
+				pr->rtt_ns[i] = rtt > UINT32_MAX ? UINT32_MAX : (uint32_t)rtt;
+				__atomic_store_n(&pr->n, i + 1, __ATOMIC_RELEASE);
+			}
+			if (probe_next(w, eg, inner))
+				return;
+		}
+	}
+	bn_pool__free(&w->pool, p->addr);
+}
+
 void bn_l2__keepalives(struct bn_worker *w, const struct bn_wtable *t)
 {
 	for (uint32_t i = 0; i < t->n_ports; i++) {
@@ -404,6 +491,7 @@ void bn_l2__keepalives(struct bn_worker *w, const struct bn_wtable *t)
 		}
 		if (!eg->local || eg->local->failed)
 			continue;
+		probe_next(w, eg, 0);
 		uint64_t period = (uint64_t)wire->cfg.keepalive_ms * 1000000ULL;
 		uint64_t *row = bn_engine__port_row(&w->engine->cfg, slot, w->index);
 		if (w->now_ns - __atomic_load_n(&wire->last_tx_ns, __ATOMIC_RELAXED) >= period &&

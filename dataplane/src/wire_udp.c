@@ -96,7 +96,7 @@ static enum bn_decap_result parse_hdr(const struct bn_wire_hdr *h, struct bn_dec
 {
 	if (h->version != BN_WIRE_VERSION)
 		return BN_DECAP_BAD_VERSION;
-	if (h->type < BN_WIRE_DATA || h->type > BN_WIRE_DRAIN)
+	if (h->type < BN_WIRE_DATA || h->type > BN_WIRE_ECHO)
 		return BN_DECAP_BAD_TYPE;
 	d->wire_id = ntohl(h->wire_id);
 	d->type = h->type;

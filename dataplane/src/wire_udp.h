@@ -8,11 +8,12 @@
  *
  * Banana header, network byte order:
  *   u8  version   = 1
- *   u8  type      1 data, 2 keepalive, 3 drain marker
+ *   u8  type      1 data, 2 keepalive, 3 drain marker, 4 echo (a round-trip probe)
  *   u16 flags     drain marker: how many markers the sender sends (one per transmitting
- *                 worker); otherwise 0
+ *                 worker); echo: 0 request, 1 reply; otherwise 0
  *   u32 wire id   agreed by both ends at connect
- *   u64 sequence  per wire and direction, from 0; keepalives carry the next data sequence
+ *   u64 sequence  per wire and direction, from 0; keepalives carry the next data sequence;
+ *                 an echo carries the requester's clock when it sent it, and its reply the same
  *
  * Hot-swap: a wire has up to two paths (wire ids). A new path is prepared on both ends and
  * verified with keepalives; at cutover each sender moves to it and ends the old path with
@@ -25,6 +26,9 @@
 #define BN_WIRE_DATA 1
 #define BN_WIRE_KEEPALIVE 2
 #define BN_WIRE_DRAIN 3
+#define BN_WIRE_ECHO 4
+#define BN_ECHO_REQUEST 0
+#define BN_ECHO_REPLY 1
 #define BN_WIRE_HDR_LEN 16
 #define BN_UDP_ENCAP_LEN (14 + 20 + 8 + BN_WIRE_HDR_LEN)   /* 58 */
 #define BN_UDP_OVERHEAD (20 + 8 + BN_WIRE_HDR_LEN)          /* what the underlay MTU must also fit */
@@ -80,6 +84,23 @@ struct bn_held_frame {
 
 enum bn_swap_phase { BN_SWAP_NONE = 0, BN_SWAP_PREPARED = 1, BN_SWAP_CUT_OVER = 2 };
 
+/* Round trips a probe run records, at most. */
+#define BN_PROBE_MAX 4096
+/* An echo not back after this is counted lost and the next one goes out. */
+#define BN_PROBE_TIMEOUT_NS (200ULL * 1000 * 1000)
+
+/* The wire's own round trip, engine to engine: JS arms a run, a worker sends one echo at a time
+ * on the wire's current path, the peer's worker reflects it in its poll loop, and the worker that
+ * gets it back records the time and sends the next (ping-pong, as ib_send_lat does). */
+struct bn_wire_probe {
+	uint32_t left;                       /* echoes still to send (atomic: JS arms, workers take) */
+	uint32_t bytes;                      /* padding behind the header, as an inner frame of this size */
+	uint64_t in_flight_ns;               /* the echo out now: its send time; 0 none (atomic) */
+	uint32_t n;                          /* round trips recorded (atomic, release) */
+	uint32_t lost;                       /* echoes that timed out (atomic) */
+	uint32_t rtt_ns[BN_PROBE_MAX];
+};
+
 /* A wire's state in the engine, shared by the workers that transmit on and receive from it. */
 struct bn_udp_wire {
 	struct bn_udp_wire_config cfg;       /* as created: underlay port, domain, keepalive */
@@ -108,6 +129,7 @@ struct bn_udp_wire {
 	uint32_t txq_n;
 	uint32_t txq_max;
 	struct bn_pkt txq[BN_QUIESCE_HOLD];
+	struct bn_wire_probe probe;
 };
 
 void bn_udp_wire__init(struct bn_udp_wire *w, const struct bn_udp_wire_config *cfg);
