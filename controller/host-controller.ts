@@ -4,7 +4,7 @@
  * what runs, and the actions of one endpoint are applied one at a time (KeyedSerial). */
 import { randomInt } from 'node:crypto';
 import type { Logger } from 'pino';
-import { announceMac, Engine, rdmaDeviceProblem, type Port, type QueueFailure, type RdmaCarrier, type RdmaEndpoint, type UdpWire, type WirePathSettings, type WorkerCounters } from '../dataplane/lib/index.js';
+import { announceMac, Engine, rdmaDeviceProblem, rdmaDevices, type Port, type QueueFailure, type RdmaCarrier, type RdmaEndpoint, type UdpWire, type WirePathSettings, type WorkerCounters } from '../dataplane/lib/index.js';
 import type { PortSample, WireSample } from './metrics.js';
 import { EventFeed } from './event-feed.js';
 import { LocalWire } from '../wires/local/local-wire.js';
@@ -28,6 +28,7 @@ import type { EndpointRecord, Registry } from './registry/index.js';
 import { detectInterface } from '../hw-profiles/lib/detect.js';
 import { loadProfiles } from '../hw-profiles/lib/load-profiles.js';
 import { planPort, rdmaProfiles, resolveProfile, type PortPlan } from '../hw-profiles/lib/resolve-profile.js';
+import { rdmaFacts, type RdmaFacts } from '../hw-profiles/lib/rdma-facts.js';
 import type { HwProfile } from '../hw-profiles/lib/profile-schema.js';
 import { capabilitiesFromAttributes, capabilitiesToAttributes, type EndCapabilities, type WirePolicy } from './placement/capabilities.js';
 import { chooseWire, explainLines, withRejected, type Explanation } from './placement/choose-wire.js';
@@ -118,6 +119,8 @@ export class HostController {
   private rdma: string | null = null;
   /** The RDMA device this host's rdma wires use (active), if any. */
   private rdmaDevice: string | null = null;
+  /** The rdma device as discovery found it, next to its hardware profile. */
+  private rdmaFacts: RdmaFacts | null = null;
   /** Hosts an rdma queue pair to failed lately: wires to them avoid rdma until it ends. */
   private readonly rdmaHoldDown: RdmaHoldDown;
   /** Spike-side wires whose queue pair failed: dead, whatever their keepalives last said. */
@@ -204,7 +207,13 @@ export class HostController {
       const problem = device ? rdmaDeviceProblem(device) : null;
       c.rdmaDevice = device && !problem ? device : null;
       c.rdma = c.rdmaDevice ? `${c.rdmaDevice} (${detected?.profile.rdma?.transport ?? 'rdma'})` : null;
-      if (c.rdmaDevice) log.info({ event: 'rdma-up', device: c.rdmaDevice }, `rdma wires over ${c.rdmaDevice}`);
+      if (c.rdmaDevice) {
+        const dev = rdmaDevices().find((d) => d.name === c.rdmaDevice);
+        const profile = rdmaProfiles(underlayDetected, profiles).find((x) => x.device === c.rdmaDevice)?.profile;
+        c.rdmaFacts = dev ? rdmaFacts(dev, profile) : null;
+        log.info({ event: 'rdma-up', device: c.rdmaDevice, ...c.rdmaFacts }, `rdma wires over ${c.rdmaDevice}`);
+        for (const m of c.rdmaFacts?.mismatches ?? []) log.warn({ event: 'rdma-profile-mismatch', device: c.rdmaDevice }, m);
+      }
       // A device the operator named must work: say loudly why this host runs no rdma wires.
       else if (config.rdma?.device) log.warn({ event: 'rdma-unavailable', device, reason: problem }, `no rdma wires on this host: ${problem}`);
       let domain = 1;
@@ -896,6 +905,7 @@ export class HostController {
       controller: this.config.listen,
       underlay: { ifname: u.ifname, ip: u.ip, mac: u.mac, mtu: u.mtu, udpPort: this.config.underlay.udpPort, mode: this.underlayPort.mode, counters: countersView(this.underlayPort.counters()) },
       workers: this.engine.workers,
+      rdma: this.rdmaFacts,
     };
   }
 

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { ApiClient } from '../controller/api/api-client.js';
-import type { MigrationView, SwapView, WireView } from '../controller/model/views.js';
+import type { HostView, MigrationView, SwapView, WireView } from '../controller/model/views.js';
 import type { Explanation } from '../controller/placement/choose-wire.js';
 import { send, startReceiver } from '../bench/traffic/traffic.js';
 import { referenceTopology, type ReferenceTopology } from './bed/index.js';
@@ -83,6 +83,11 @@ await rdmaTests('controllers with rdma wires', fileURLToPath(import.meta.url), (
       void b.api.events((ev) => events.push(ev), stream.signal);
       expect(a.log()).toContain(`rdma wires over ${device}`);
       expect(b.log()).toContain(`rdma wires over ${device}`);
+      // Discovery feeds the host's view next to the device's hardware profile.
+      const host = await b.api.request<HostView>('GET', '/v1/host');
+      expect(host.rdma).toMatchObject({ device, profile: 'rxe', port: 1, active: true, transport: 'roce-v2', mismatches: [] });
+      expect(host.rdma!.activeMtu).toBeGreaterThanOrEqual(256);
+      expect(host.rdma!.maxQpWr).toBeGreaterThan(0);
     });
 
     it('connects vm1 over rdma by placement: endpoints exchanged, both ends up, ping passes', async () => {

@@ -7,6 +7,8 @@ import { describe, expect, it } from 'vitest';
 import { detectInterface } from '../hw-profiles/lib/detect.js';
 import { loadProfileFile, loadProfiles, parseProfile } from '../hw-profiles/lib/load-profiles.js';
 import { planPort, resolveProfile } from '../hw-profiles/lib/resolve-profile.js';
+import { rdmaFacts } from '../hw-profiles/lib/rdma-facts.js';
+import type { RdmaDevice } from '../dataplane/lib/index.js';
 import { useTestBed } from './bed/vitest.js';
 import { banana } from './support/banana-cli.js';
 
@@ -40,6 +42,32 @@ describe('built-in hardware profiles', () => {
     expect(p('rxe')).toMatchObject({ kind: 'rdma', rdma: { transport: 'roce-v2' }, match: { drivers: ['rdma_rxe'] } });
     expect(p('veth')).toMatchObject({ afXdp: { zeroCopy: false }, xdp: { native: true, nativeMaxMtu: 3506 }, match: { drivers: ['veth'] } });
     expect(p('virtio-net').match.drivers).toEqual(['virtio_net']);
+  });
+});
+
+describe('rdma device facts next to the profile', () => {
+  const profiles = loadProfiles();
+  // As rdmaDevices() reports Soft-RoCE in the rdma-vm guest (the device itself is tested there:
+  // controller-rdma shows these facts in GET /v1/host).
+  const rxe0: RdmaDevice = {
+    name: 'rxe0', nodeGuid: '0000:0000:0000:0000', maxQpWr: 1048576, maxSge: 32, maxCqe: 32767, maxInline: 64,
+    ports: [{ num: 1, active: true, activeMtu: 1024, linkLayer: 'ethernet', gids: [{ index: 0, gid: 'fe80::1', type: 'RoCEv2' }, { index: 1, gid: '::ffff:10.0.0.1', type: 'RoCEv2' }] }],
+  };
+
+  it('reports transport, MTU and limits, and no mismatch when device and profile agree', () => {
+    expect(rdmaFacts(rxe0, profiles.get('rxe'))).toEqual({
+      device: 'rxe0', profile: 'rxe', port: 1, active: true, transport: 'roce-v2', activeMtu: 1024, maxInline: 64, maxQpWr: 1048576, gids: 2, mismatches: [],
+    });
+  });
+
+  it('names every disagreement between what the device runs and what its profile promises', () => {
+    const ib: RdmaDevice = { ...rxe0, ports: [{ ...rxe0.ports[0]!, linkLayer: 'infiniband', activeMtu: 8192 }] };
+    expect(rdmaFacts(ib, profiles.get('rxe')).mismatches).toEqual([
+      'profile rxe says roce-v2, rxe0 port 1 runs ib',
+      "rxe0 port 1 is at MTU 8192, above profile rxe's maximum 4096",
+    ]);
+    expect(rdmaFacts(rxe0, profiles.get('veth')).mismatches).toEqual(['profile veth describes no RDMA, but rxe0 is an RDMA device']);
+    expect(rdmaFacts(rxe0, undefined, 2)).toMatchObject({ profile: null, active: false, mismatches: ['rxe0 has no port 2'] });
   });
 });
 

@@ -2,6 +2,7 @@
 import type { PortCounters } from '../../dataplane/lib/index.js';
 import type { WireState, WireType } from '../../wires/wire.js';
 import type { ConnectSpec } from './specs.js';
+import type { RdmaFacts } from '../../hw-profiles/lib/rdma-facts.js';
 
 export interface CountersView {
   rx_packets: number;
@@ -92,6 +93,8 @@ export interface HostView {
   controller: string;
   underlay: { ifname: string; ip: string; mac: string; mtu: number; udpPort: number; mode: 'native' | 'generic'; counters: CountersView };
   workers: number;
+  /** The device rdma wires use (discovery next to its hardware profile); null: no rdma here. */
+  rdma: RdmaFacts | null;
 }
 
 /** What a hot-swap of a Spike's wire reports (`banana wire swap`). */
