@@ -7,7 +7,8 @@ import { rdmaDevices, type Engine, type UdpWire } from '../../dataplane/lib/inde
 import { localRdmaDevice, rdmaVmUnavailable, runInRdmaVm } from '../baselines/rdma-vm.js';
 import { ibSendBw, ibLat, type PerftestEnds } from '../baselines/perftest.js';
 import { ratioOf, type BenchReport, type BenchResult } from '../contract.js';
-import { percentile, round3, summarize } from '../stats.js';
+import { round3, summarize } from '../stats.js';
+import { measureWireEcho, type EchoRuns } from './wire-echo.js';
 import { buildWireTopology, type WireTopology } from './wire-topology.js';
 import { hostEngines, runWirePaths, type Measure, type WireBenchSettings, type WirePath } from './wire-run.js';
 import { VxlanPath } from './wire-udp.js';
@@ -77,17 +78,12 @@ async function runHere(device: string, s: WireBenchSettings): Promise<BenchResul
     // interleaved with the wire's own round trip (echoes engine to engine), measured alike.
     const lat = new Map<string, { p50: number[]; p99: number[] }>();
     const bw = new Map<number, number[]>();
+    const echo: EchoRuns = new Map();
     const sizes = [...s.frameSizes, ...(s.maxFrame ? [RDMA_MAX_FRAME] : [])];
     for (let rep = 0; rep < reps; rep++) {
       await ours.start(t, 'latency');
       try {
-        for (const size of sizes) {
-          const r = await ours.wire!.measureRtt({ count: s.rttProbes, bytes: size });
-          const us = r.rttNs.map((ns) => ns / 1000);
-          const key = `wire@${size}`;
-          lat.set(key, { p50: [...(lat.get(key)?.p50 ?? []), percentile(us, 50)], p99: [...(lat.get(key)?.p99 ?? []), percentile(us, 99)] });
-          step(`[rep ${rep + 1}] wire echo   ${String(size).padStart(5)} B  rtt p50 ${percentile(us, 50).toFixed(1)} us  p99 ${percentile(us, 99).toFixed(1)} us  lost ${r.lost}`);
-        }
+        await measureWireEcho(ours.wire!, sizes, s.rttProbes, echo, step, rep);
       } finally {
         await ours.stop();
       }
@@ -108,7 +104,7 @@ async function runHere(device: string, s: WireBenchSettings): Promise<BenchResul
     for (const size of sizes) {
       for (const tool of LAT_TOOLS) {
         for (const m of ['p50', 'p99'] as const) {
-          const mine = summarize(lat.get(`wire@${size}`)?.[m] ?? []);
+          const mine = summarize(echo.get(size)?.[m] ?? []);
           const b = summarize(lat.get(`${tool}@${size}`)?.[m] ?? []);
           if (mine.runs.length === 0 || b.runs.length === 0) continue;
           extra.push({
