@@ -4,7 +4,7 @@
  * what runs, and the actions of one endpoint are applied one at a time (KeyedSerial). */
 import { randomInt } from 'node:crypto';
 import type { Logger } from 'pino';
-import { announceMac, Engine, rdmaDeviceProblem, rdmaDevices, type Port, type QueueFailure, type RdmaCarrier, type RdmaEndpoint, type UdpWire, type WirePathSettings, type WorkerCounters } from '../dataplane/lib/index.js';
+import { announceMac, Engine, rdmaDeviceProblem, rdmaDevices, type Port, type RdmaDevice, type QueueFailure, type RdmaCarrier, type RdmaEndpoint, type UdpWire, type WirePathSettings, type WorkerCounters } from '../dataplane/lib/index.js';
 import type { PortSample, WireSample } from './metrics.js';
 import { EventFeed } from './event-feed.js';
 import { LocalWire } from '../wires/local/local-wire.js';
@@ -208,7 +208,12 @@ export class HostController {
       c.rdmaDevice = device && !problem ? device : null;
       c.rdma = c.rdmaDevice ? `${c.rdmaDevice} (${detected?.profile.rdma?.transport ?? 'rdma'})` : null;
       if (c.rdmaDevice) {
-        const dev = rdmaDevices().find((d) => d.name === c.rdmaDevice);
+        let dev: RdmaDevice | undefined;
+        try {
+          dev = rdmaDevices().find((d) => d.name === c.rdmaDevice);
+        } catch (err) {
+          log.warn({ event: 'rdma-discovery-failed', device: c.rdmaDevice, reason: (err as Error).message }, `cannot list RDMA devices: ${(err as Error).message}`);
+        }
         const profile = rdmaProfiles(underlayDetected, profiles).find((x) => x.device === c.rdmaDevice)?.profile;
         c.rdmaFacts = dev ? rdmaFacts(dev, profile) : null;
         log.info({ event: 'rdma-up', device: c.rdmaDevice, ...c.rdmaFacts }, `rdma wires over ${c.rdmaDevice}`);

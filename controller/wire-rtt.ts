@@ -1,7 +1,7 @@
 /** `POST /v1/wires/:id/rtt`: a wire end's own round trip to its peer engine, by echoes the
  * engines turn around in their poll loops (see dataplane/lib/wire-probe.ts). */
 import type { UdpWire, WireRtt } from '../dataplane/lib/index.js';
-import { BananaError } from '../dataplane/lib/index.js';
+import { BananaError, SettingsError, WireBusyError, WireTimeoutError } from '../dataplane/lib/index.js';
 import { ControllerError } from './controller-error.js';
 import type { WireRttView } from './model/views.js';
 import type { WireEnd } from '../wires/wire.js';
@@ -35,6 +35,10 @@ export async function measureWireEnd(end: WireEnd, count: number, bytes: number)
   try {
     return rttView(end, bytes, await wire.measureRtt({ count, bytes, timeoutMs: PROBE_TIMEOUT_MS }));
   } catch (e) {
+    if (e instanceof WireBusyError) throw new ControllerError('conflict', e.message, ctx);
+    if (e instanceof WireTimeoutError) throw new ControllerError('peer-failed', `wire ${end.wireId}: ${e.message}`, ctx);
+    // The wire swapped to a path with smaller frames since the check above.
+    if (e instanceof SettingsError || (e instanceof BananaError && e.code === 'EMSGSIZE')) throw new ControllerError('bad-request', `wire ${end.wireId}: ${e.message}`, ctx);
     if (e instanceof BananaError) throw new ControllerError('dataplane-failed', `wire ${end.wireId}: ${e.message}`, ctx);
     throw e;
   }

@@ -139,6 +139,18 @@ describe('udp wire between hostB (Spike vm1) and hostA (Corm nic0)', () => {
     // A second run starts from nothing: the first run's samples are gone.
     const again = await wireB.measureRtt({ count: 10 });
     expect(again.rttNs).toHaveLength(10);
+    // One run per wire at a time.
+    const running = wireB.measureRtt({ count: 200 });
+    await expect(wireB.measureRtt({ count: 1 })).rejects.toThrow(/already running/);
+    expect((await running).rttNs).toHaveLength(200);
+    // An underlay MTU above the frame size: probes are bounded by what fits a frame, not the MTU.
+    const underlayB = b.ports().find((p) => p.underlayUdpPort !== undefined)!;
+    const wide = b.addUdpWire({
+      wireId: 3, underlay: underlayB, localMac: topo.hostB.underlay.mac, nextHopMac: topo.hostA.underlay.mac,
+      localIp: topo.hostB.underlayIp, remoteIp: topo.hostA.underlayIp, underlayMtu: 9000,
+    });
+    await expect(wide.measureRtt({ count: 1, bytes: 5000 })).rejects.toThrow(/probe of 5000 bytes > wire 3's largest frame \(3782 bytes\)/);
+    wide.close();
     // No echo reached vm1's tap (ARP or other chatter may: a few frames at most, not 400).
     expect(vmTapB.counters().tx_packets - tapBefore).toBeLessThan(50n);
   });

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { CounterBoard, type PortCounters, type WorkerCounters } from './counters.js';
-import { ClosedError, portErrorFrom, SettingsError } from './errors.js';
+import { ClosedError, portErrorFrom, SettingsError, WireBusyError } from './errors.js';
 import {
   bpfObjectPath,
   loadNative,
@@ -137,6 +137,8 @@ export class Engine extends EventEmitter<EngineEvents> implements PortOwner, Wir
   private readonly board: CounterBoard;
   private readonly portsById = new Map<number, Port>();
   private readonly wiresById = new Map<number, UdpWire>();
+  /** Wires (port ids) with a round-trip measurement running. */
+  private readonly probing = new Set<number>();
   readonly workers: number;
   private isRunning = false;
 
@@ -322,8 +324,9 @@ export class Engine extends EventEmitter<EngineEvents> implements PortOwner, Wir
     return this.live('wireInfo').wireInfo(wire.id);
   }
 
-  /** @internal WireOwner; use wire.measureRtt(). */
+  /** @internal WireOwner; use wire.measureRtt(). One run per wire at a time. */
   async measureWireRtt(wire: UdpWire, settings?: WireProbeSettings): Promise<WireRtt> {
+    if (this.probing.has(wire.id)) throw new WireBusyError(`wire ${wire.wireId}: a round-trip measurement is already running on it`);
     const owner: ProbeOwner = {
       probeWire: (id, count, bytes) => {
         try {
@@ -334,7 +337,12 @@ export class Engine extends EventEmitter<EngineEvents> implements PortOwner, Wir
       },
       wireProbe: (id) => this.live('measureRtt').wireProbe(id),
     };
-    return probeWireRtt(owner, wire.id, settings);
+    this.probing.add(wire.id);
+    try {
+      return await probeWireRtt(owner, wire.id, settings);
+    } finally {
+      this.probing.delete(wire.id);
+    }
   }
 
   wires(): UdpWire[] {

@@ -38,6 +38,9 @@ export class PrivilegeError extends PortError {}
 /** Something the engine waited for did not happen in time (e.g. no wire echo came back). */
 export class WireTimeoutError extends BananaError {}
 
+/** The wire is doing something that excludes the request (e.g. a round-trip run is going on). */
+export class WireBusyError extends BananaError {}
+
 interface NativeErrorShape {
   message: string;
   code?: string;

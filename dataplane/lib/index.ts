@@ -10,7 +10,7 @@ export type { WireProbeSettings, WireRtt } from './wire-probe.js';
 export { Port } from './port.js';
 export type { PortSettings, BusyPollSettings, XdpMode, ZeroCopyPreference, QueueBinding } from './port.js';
 export type { NapiTuning } from './napi-tuning.js';
-export { BananaError, SettingsError, ClosedError, PortError, PrivilegeError, WireTimeoutError } from './errors.js';
+export { BananaError, SettingsError, ClosedError, PortError, PrivilegeError, WireTimeoutError, WireBusyError } from './errors.js';
 export type { ErrorContext } from './errors.js';
 export type { PortCounters, WorkerCounters } from './counters.js';
 export { PORT_COUNTER_NAMES, WORKER_COUNTER_NAMES } from './counters.generated.js';

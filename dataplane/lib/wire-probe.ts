@@ -43,13 +43,18 @@ export async function probeWireRtt(owner: ProbeOwner, portId: number, s: WirePro
   if (!Number.isInteger(bytes) || bytes < 0) throw new SettingsError(`probe bytes ${bytes}: expected an integer >= 0`);
   owner.probeWire(portId, count, bytes);
   const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const r = owner.wireProbe(portId);
-    if (r.rttNs.length + r.lost >= count) return { sent: count, rttNs: r.rttNs, lost: count - r.rttNs.length };
-    if (Date.now() > deadline) {
-      if (r.rttNs.length === 0) throw new WireTimeoutError(`wire probe: no echo came back within ${timeoutMs} ms (is the peer a Banana engine, and the wire up?)`);
-      return { sent: count - r.left, rttNs: r.rttNs, lost: count - r.left - r.rttNs.length };
+  try {
+    for (;;) {
+      const r = owner.wireProbe(portId);
+      if (r.rttNs.length + r.lost >= count) return { sent: count, rttNs: r.rttNs, lost: count - r.rttNs.length };
+      if (Date.now() > deadline) {
+        if (r.rttNs.length === 0) throw new WireTimeoutError(`wire probe: no echo came back within ${timeoutMs} ms (is the peer a Banana engine, and the wire up?)`);
+        const sent = Math.max(r.rttNs.length, count - r.left);
+        return { sent, rttNs: r.rttNs, lost: sent - r.rttNs.length };
+      }
+      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
     }
-    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+  } finally {
+    owner.probeWire(portId, 0, 0); // stop: the workers send nothing more for this run
   }
 }

@@ -854,13 +854,23 @@ int bn_engine__wire_probe(struct bn_engine *eng, uint32_t port_id, uint32_t coun
 	struct bn_udp_wire *w = wire_of(eng, port_id, "probe", e);
 	if (!w)
 		return -e->err;
-	if (count == 0 || count > BN_PROBE_MAX)
+	struct bn_wire_probe *pr = &w->probe;
+	if (count == 0) {   /* stop: what is out may still come back, nothing more goes */
+		__atomic_store_n(&pr->left, 0, __ATOMIC_RELEASE);
+		__atomic_store_n(&pr->in_flight_ns, 0, __ATOMIC_RELEASE);
+		return 0;
+	}
+	if (count > BN_PROBE_MAX)
 		return bn_fail(e, EINVAL, "probe", "probe count %u out of range 1-%u", count, BN_PROBE_MAX);
+	/* The largest inner frame the wire carries, and that fits a pool frame behind the headroom
+	 * and the carrier's headers (an underlay MTU may be larger than a frame). */
 	uint32_t max = w->path[w->tx_path].max_inner;
+	uint32_t fits = eng->cfg.frame_size - BN_PROBE_HEADROOM - w->path[w->tx_path].encap_len;
+	if (fits < max)
+		max = fits;
 	if (bytes > max)
 		return bn_fail(e, EMSGSIZE, "probe", "probe of %u bytes > wire %u's largest frame (%u bytes)", bytes,
 			       w->path[w->tx_path].cfg.wire_id, max);
-	struct bn_wire_probe *pr = &w->probe;
 	__atomic_store_n(&pr->left, 0, __ATOMIC_RELEASE);
 	__atomic_store_n(&pr->in_flight_ns, 0, __ATOMIC_RELEASE);
 	__atomic_store_n(&pr->n, 0, __ATOMIC_RELEASE);

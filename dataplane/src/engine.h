@@ -115,7 +115,7 @@ struct bn_wire_info {
 int bn_engine__wire_info(struct bn_engine *eng, uint32_t port_id, struct bn_wire_info *info, struct bn_error *e);
 
 /* Arms a probe run on a wire: `count` echoes (1..BN_PROBE_MAX), one at a time, each as large as an
- * inner frame of `bytes`; what an earlier run recorded is cleared. */
+ * inner frame of `bytes`; what an earlier run recorded is cleared. count 0 stops a run. */
 int bn_engine__wire_probe(struct bn_engine *eng, uint32_t port_id, uint32_t count, uint32_t bytes, struct bn_error *e);
 struct bn_probe_state {
 	uint32_t left, n, lost;

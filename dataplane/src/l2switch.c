@@ -13,6 +13,7 @@
 #define BN_WIRE_RESYNC (1ULL << 20)
 /* Copies start at the same offset the kernel uses, so every frame looks alike. */
 #define BN_COPY_HEADROOM 256
+_Static_assert(BN_PROBE_HEADROOM == BN_COPY_HEADROOM, "echo frames are sized with the copy headroom");
 
 static inline uint32_t slot_of(uint32_t port_id)
 {
@@ -404,47 +405,62 @@ static int send_echo(struct bn_worker *w, const struct bn_egress *eg, uint64_t i
 {
 	const struct bn_udp_path *path = eg->tx;
 	struct bn_queue *q = eg->local;
-	if (!q || q->failed || !path || inner_len > path->max_inner || (inner & (w->pool.frame_size - 1)) < path->encap_len)
+	const uint64_t in_frame = inner & (w->pool.frame_size - 1);
+	if (!q || q->failed || !path || inner_len > path->max_inner || in_frame < path->encap_len ||
+	    in_frame + inner_len > w->pool.frame_size)
 		return 0;
 	struct bn_pkt p = {.addr = inner - path->encap_len, .len = inner_len + path->encap_len};
 	bn_udp_path__encap(path, bn_pool__data(&w->pool, p.addr), inner_len, BN_WIRE_ECHO, stamp, flags);
 	return q->ops->tx_burst(q, &p, 1) == 1;
 }
 
-/* The next echo of an armed probe run, unless one is out and not yet timed out. `inner`: a frame
- * to reuse (past its headers), or 0 to take one from the pool. Returns 1 if the frame was sent. */
+/* Takes one echo of the run to send, if any is left (never below zero, whichever worker asks). */
+static int take_one(struct bn_wire_probe *pr)
+{
+	uint32_t left = __atomic_load_n(&pr->left, __ATOMIC_ACQUIRE);
+	do {
+		if (left == 0)
+			return 0;
+	} while (!__atomic_compare_exchange_n(&pr->left, &left, left - 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE));
+	return 1;
+}
+
+/* The next echo of an armed probe run, unless one is out and not yet timed out (one that timed
+ * out is counted lost here, the run's last one too). `inner`: a frame to reuse (past its
+ * headers), or 0 to take one from the pool. Returns 1 if the frame was sent. */
 static int probe_next(struct bn_worker *w, const struct bn_egress *eg, uint64_t inner)
 {
 	struct bn_wire_probe *pr = &eg->wire->probe;
+	uint64_t out = __atomic_load_n(&pr->in_flight_ns, __ATOMIC_ACQUIRE);
+	if (out) {
+		if (w->now_ns < out + BN_PROBE_TIMEOUT_NS ||
+		    !__atomic_compare_exchange_n(&pr->in_flight_ns, &out, 0, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+			return 0;
+		__atomic_fetch_add(&pr->lost, 1, __ATOMIC_RELAXED);
+	}
 	if (__atomic_load_n(&pr->left, __ATOMIC_ACQUIRE) == 0 || !eg->tx || !eg->local || eg->local->failed)
 		return 0;
-	uint64_t out = __atomic_load_n(&pr->in_flight_ns, __ATOMIC_ACQUIRE);
-	uint64_t now = bn_now_ns();
-	if (out && now - out < BN_PROBE_TIMEOUT_NS)
+	/* One echo out at a time: claimed with a placeholder until the real send time is known. */
+	uint64_t none = 0;
+	if (!__atomic_compare_exchange_n(&pr->in_flight_ns, &none, w->now_ns | 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
 		return 0;
-	/* Claimed with a placeholder; the real send time is taken once the frame is ready. */
-	if (!__atomic_compare_exchange_n(&pr->in_flight_ns, &out, now, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+	if (!take_one(pr)) {
+		__atomic_store_n(&pr->in_flight_ns, 0, __ATOMIC_RELEASE);
 		return 0;
-	if (out)
-		__atomic_fetch_add(&pr->lost, 1, __ATOMIC_RELAXED);
-	uint64_t base = 0;
-	if (!inner) {
-		if (!bn_pool__alloc(&w->pool, &base)) {
-			__atomic_store_n(&pr->in_flight_ns, 0, __ATOMIC_RELEASE);
-			return 0;
-		}
-		inner = base + BN_COPY_HEADROOM + eg->tx->encap_len;
 	}
+	uint64_t base = 0;
+	if (!inner && bn_pool__alloc(&w->pool, &base))
+		inner = base + BN_COPY_HEADROOM + eg->tx->encap_len;
 	uint32_t bytes = __atomic_load_n(&pr->bytes, __ATOMIC_RELAXED);
-	if (bytes <= eg->tx->max_inner)
+	if (inner && (inner & (w->pool.frame_size - 1)) + bytes <= w->pool.frame_size) {
 		memset(bn_pool__data(&w->pool, inner), 0, bytes);   /* never old frames' bytes on the wire */
-	uint64_t sent = bn_now_ns();
-	__atomic_store_n(&pr->in_flight_ns, sent, __ATOMIC_RELEASE);
-	if (send_echo(w, eg, inner, bytes, BN_ECHO_REQUEST, sent)) {
-		__atomic_fetch_sub(&pr->left, 1, __ATOMIC_RELAXED);
-		return 1;
+		uint64_t sent = bn_now_ns();
+		__atomic_store_n(&pr->in_flight_ns, sent, __ATOMIC_RELEASE);
+		if (send_echo(w, eg, inner, bytes, BN_ECHO_REQUEST, sent))
+			return 1;
 	}
 	__atomic_store_n(&pr->in_flight_ns, 0, __ATOMIC_RELEASE);
+	__atomic_fetch_add(&pr->left, 1, __ATOMIC_RELEASE);
 	if (base)
 		bn_pool__free(&w->pool, base);
 	return 0;
@@ -463,11 +479,12 @@ static void on_echo(struct bn_worker *w, const struct bn_egress *eg, const struc
 		uint64_t expect = d->seq;
 		/* Only the echo out now counts: a late one, or one from an earlier run, does not. */
 		if (expect && __atomic_compare_exchange_n(&pr->in_flight_ns, &expect, 0, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
-			uint32_t i = __atomic_load_n(&pr->n, __ATOMIC_RELAXED);
+			uint32_t i = __atomic_load_n(&pr->n, __ATOMIC_ACQUIRE);
 			if (i < BN_PROBE_MAX) {
 				uint64_t rtt = now - d->seq;
 				pr->rtt_ns[i] = rtt > UINT32_MAX ? UINT32_MAX : (uint32_t)rtt;
-				__atomic_store_n(&pr->n, i + 1, __ATOMIC_RELEASE);
+				/* A run re-armed meanwhile reset the count: this sample is not its. */
+				__atomic_compare_exchange_n(&pr->n, &i, i + 1, 0, __ATOMIC_RELEASE, __ATOMIC_RELAXED);
 			}
 			if (probe_next(w, eg, inner))
 				return;

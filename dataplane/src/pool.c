@@ -4,6 +4,7 @@
 #include <string.h>
 #include <stdint.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23
@@ -22,7 +23,8 @@ static uint8_t *map_frames(uint64_t len)
 	uint8_t *area = (uint8_t *)(((uintptr_t)raw + BN_HUGE_PAGE - 1) & ~(uintptr_t)(BN_HUGE_PAGE - 1));
 	if (area > raw)
 		munmap(raw, (size_t)(area - raw));
-	uint64_t kept = (len + 4095) & ~(uint64_t)4095;   /* munmap rounds the area's own length up alike */
+	const uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+	uint64_t kept = (len + page - 1) & ~(page - 1);   /* munmap rounds the area's own length up alike */
 	if (raw + span > area + kept)
 		munmap(area + kept, (size_t)(raw + span - (area + kept)));
 	madvise(area, len, MADV_HUGEPAGE);
@@ -30,8 +32,15 @@ static uint8_t *map_frames(uint64_t len)
 	 * child the host process spawns (ip, nsenter) would copy the whole pool and evict the
 	 * worker's caches. Children never need the frames. */
 	madvise(area, len, MADV_DONTFORK);
-	if (madvise(area, len, MADV_POPULATE_WRITE) < 0)
+	if (madvise(area, len, MADV_POPULATE_WRITE) < 0) {
+		if (errno != EINVAL) {   /* out of memory: an error now, not the OOM killer later */
+			int err = errno;
+			munmap(area, (size_t)kept);
+			errno = err;
+			return NULL;
+		}
 		memset(area, 0, len);   /* kernels before 5.14 */
+	}
 	return area;
 }
 
