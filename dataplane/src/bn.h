@@ -35,5 +35,9 @@ int bn_fail(struct bn_error *e, int err, const char *step, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
 uint64_t bn_now_ns(void);
+/* Nanosecond stamps for round trips (the cycle counter where there is one); bn_stamp_init()
+ * once before workers run. Comparable only with each other. */
+void bn_stamp_init(void);
+uint64_t bn_stamp_ns(void);
 
 #endif

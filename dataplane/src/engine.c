@@ -182,6 +182,7 @@ static int publish(struct bn_engine *eng, struct bn_error *e)
 
 int bn_engine__create(struct bn_engine **out, const struct bn_engine_config *cfg, struct bn_error *e)
 {
+	bn_stamp_init();
 	int rc;
 	if (cfg->n_workers == 0 || cfg->n_workers > BN_MAX_WORKERS)
 		return bn_fail(e, EINVAL, "create", "workers must be 1-%d, got %u", BN_MAX_WORKERS, cfg->n_workers);

@@ -433,7 +433,7 @@ static int probe_next(struct bn_worker *w, const struct bn_egress *eg, uint64_t 
 	struct bn_wire_probe *pr = &eg->wire->probe;
 	uint64_t out = __atomic_load_n(&pr->in_flight_ns, __ATOMIC_ACQUIRE);
 	if (out) {
-		if (w->now_ns < out + BN_PROBE_TIMEOUT_NS ||
+		if (bn_stamp_ns() < out + BN_PROBE_TIMEOUT_NS ||
 		    !__atomic_compare_exchange_n(&pr->in_flight_ns, &out, 0, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
 			return 0;
 		__atomic_fetch_add(&pr->lost, 1, __ATOMIC_RELAXED);
@@ -442,7 +442,7 @@ static int probe_next(struct bn_worker *w, const struct bn_egress *eg, uint64_t 
 		return 0;
 	/* One echo out at a time: claimed with a placeholder until the real send time is known. */
 	uint64_t none = 0;
-	if (!__atomic_compare_exchange_n(&pr->in_flight_ns, &none, w->now_ns | 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+	if (!__atomic_compare_exchange_n(&pr->in_flight_ns, &none, bn_stamp_ns() | 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
 		return 0;
 	if (!take_one(pr)) {
 		__atomic_store_n(&pr->in_flight_ns, 0, __ATOMIC_RELEASE);
@@ -454,7 +454,7 @@ static int probe_next(struct bn_worker *w, const struct bn_egress *eg, uint64_t 
 	uint32_t bytes = __atomic_load_n(&pr->bytes, __ATOMIC_RELAXED);
 	if (inner && (inner & (w->pool.frame_size - 1)) + bytes <= w->pool.frame_size) {
 		memset(bn_pool__data(&w->pool, inner), 0, bytes);   /* never old frames' bytes on the wire */
-		uint64_t sent = bn_now_ns();
+		uint64_t sent = bn_stamp_ns();
 		__atomic_store_n(&pr->in_flight_ns, sent, __ATOMIC_RELEASE);
 		if (send_echo(w, eg, inner, bytes, BN_ECHO_REQUEST, sent))
 			return 1;
@@ -474,7 +474,7 @@ static void on_echo(struct bn_worker *w, const struct bn_egress *eg, const struc
 		if (send_echo(w, eg, inner, d->inner_len, BN_ECHO_REPLY, d->seq))
 			return;
 	} else {
-		uint64_t now = bn_now_ns();
+		uint64_t now = bn_stamp_ns();
 		struct bn_wire_probe *pr = &eg->wire->probe;
 		uint64_t expect = d->seq;
 		/* Only the echo out now counts: a late one, or one from an earlier run, does not. */
