@@ -31,13 +31,12 @@ export async function measureWireEnd(end: WireEnd, count: number, bytes: number)
   const state = end.state();
   if (state !== 'up') throw new ControllerError('conflict', `wire ${end.wireId} is ${state}: its round trip is measured on a wire that is up`, ctx);
   const wire = end as UdpWire;
-  if (bytes > wire.maxInnerFrame) throw new ControllerError('bad-request', `bytes ${bytes} > wire ${end.wireId}'s largest frame (${wire.maxInnerFrame} bytes)`, ctx);
   try {
     return rttView(end, bytes, await wire.measureRtt({ count, bytes, timeoutMs: PROBE_TIMEOUT_MS }));
   } catch (e) {
     if (e instanceof WireBusyError) throw new ControllerError('conflict', e.message, ctx);
     if (e instanceof WireTimeoutError) throw new ControllerError('peer-failed', `wire ${end.wireId}: ${e.message}`, ctx);
-    // The wire swapped to a path with smaller frames since the check above.
+    // The engine bounds the size by the wire's largest frame and by what fits a pool frame.
     if (e instanceof SettingsError || (e instanceof BananaError && e.code === 'EMSGSIZE')) throw new ControllerError('bad-request', `wire ${end.wireId}: ${e.message}`, ctx);
     if (e instanceof BananaError) throw new ControllerError('dataplane-failed', `wire ${end.wireId}: ${e.message}`, ctx);
     throw e;

@@ -4,6 +4,9 @@
 #include <stdint.h>
 #include <stddef.h>
 
+/* Frames the engine builds itself (copies, control messages, echoes) start this far into a pool
+ * frame, the offset the kernel uses, so every frame looks alike. */
+#define BN_COPY_HEADROOM 256
 #define BN_BURST 32            /* frames moved per ring operation */
 #define BN_MAX_WORKERS 16
 #define BN_MAX_PORTS 64        /* logical switch ports per engine */

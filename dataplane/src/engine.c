@@ -866,7 +866,7 @@ int bn_engine__wire_probe(struct bn_engine *eng, uint32_t port_id, uint32_t coun
 	/* The largest inner frame the wire carries, and that fits a pool frame behind the headroom
 	 * and the carrier's headers (an underlay MTU may be larger than a frame). */
 	uint32_t max = w->path[w->tx_path].max_inner;
-	uint32_t fits = eng->cfg.frame_size - BN_PROBE_HEADROOM - w->path[w->tx_path].encap_len;
+	uint32_t fits = eng->cfg.frame_size - BN_COPY_HEADROOM - w->path[w->tx_path].encap_len;
 	if (fits < max)
 		max = fits;
 	if (bytes > max)

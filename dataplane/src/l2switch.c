@@ -11,9 +11,6 @@
 #define ETH_HLEN_MIN 14
 /* A sequence this far behind the expected one means the peer restarted, not reordering. */
 #define BN_WIRE_RESYNC (1ULL << 20)
-/* Copies start at the same offset the kernel uses, so every frame looks alike. */
-#define BN_COPY_HEADROOM 256
-_Static_assert(BN_PROBE_HEADROOM == BN_COPY_HEADROOM, "echo frames are sized with the copy headroom");
 
 static inline uint32_t slot_of(uint32_t port_id)
 {
@@ -398,6 +395,12 @@ static int send_control(struct bn_worker *w, const struct bn_egress *eg, struct 
 	return 0;
 }
 
+/* An inner frame of len bytes from `inner` on stays inside its pool frame. */
+static inline int fits_frame(const struct bn_worker *w, uint64_t inner, uint32_t len)
+{
+	return (inner & (w->pool.frame_size - 1)) + len <= w->pool.frame_size;
+}
+
 /* An echo on the wire's current path, through this worker's queue of its carrier, built in the
  * frame whose inner part starts at `inner` (a received echo is turned around in place). */
 static int send_echo(struct bn_worker *w, const struct bn_egress *eg, uint64_t inner, uint32_t inner_len, uint16_t flags,
@@ -405,9 +408,8 @@ static int send_echo(struct bn_worker *w, const struct bn_egress *eg, uint64_t i
 {
 	const struct bn_udp_path *path = eg->tx;
 	struct bn_queue *q = eg->local;
-	const uint64_t in_frame = inner & (w->pool.frame_size - 1);
-	if (!q || q->failed || !path || inner_len > path->max_inner || in_frame < path->encap_len ||
-	    in_frame + inner_len > w->pool.frame_size)
+	if (!q || q->failed || !path || inner_len > path->max_inner ||
+	    (inner & (w->pool.frame_size - 1)) < path->encap_len || !fits_frame(w, inner, inner_len))
 		return 0;
 	struct bn_pkt p = {.addr = inner - path->encap_len, .len = inner_len + path->encap_len};
 	bn_udp_path__encap(path, bn_pool__data(&w->pool, p.addr), inner_len, BN_WIRE_ECHO, stamp, flags);
@@ -440,7 +442,8 @@ static int probe_next(struct bn_worker *w, const struct bn_egress *eg, uint64_t 
 	}
 	if (__atomic_load_n(&pr->left, __ATOMIC_ACQUIRE) == 0 || !eg->tx || !eg->local || eg->local->failed)
 		return 0;
-	/* One echo out at a time: claimed with a placeholder until the real send time is known. */
+	/* One echo out at a time: the slot is claimed with the current stamp, replaced by the send
+	 * time once the frame is built. */
 	uint64_t none = 0;
 	if (!__atomic_compare_exchange_n(&pr->in_flight_ns, &none, bn_stamp_ns() | 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
 		return 0;
@@ -452,7 +455,7 @@ static int probe_next(struct bn_worker *w, const struct bn_egress *eg, uint64_t 
 	if (!inner && bn_pool__alloc(&w->pool, &base))
 		inner = base + BN_COPY_HEADROOM + eg->tx->encap_len;
 	uint32_t bytes = __atomic_load_n(&pr->bytes, __ATOMIC_RELAXED);
-	if (inner && (inner & (w->pool.frame_size - 1)) + bytes <= w->pool.frame_size) {
+	if (inner && fits_frame(w, inner, bytes)) {
 		memset(bn_pool__data(&w->pool, inner), 0, bytes);   /* never old frames' bytes on the wire */
 		uint64_t sent = bn_stamp_ns();
 		__atomic_store_n(&pr->in_flight_ns, sent, __ATOMIC_RELEASE);

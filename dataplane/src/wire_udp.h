@@ -84,8 +84,6 @@ struct bn_held_frame {
 
 enum bn_swap_phase { BN_SWAP_NONE = 0, BN_SWAP_PREPARED = 1, BN_SWAP_CUT_OVER = 2 };
 
-/* Where a probe's own echo frames start their headers (the copy headroom of switched frames). */
-#define BN_PROBE_HEADROOM 256
 /* Round trips a probe run records, at most. */
 #define BN_PROBE_MAX 4096
 /* An echo not back after this is counted lost and the next one goes out. */
